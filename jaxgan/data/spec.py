@@ -1,0 +1,72 @@
+"""What a dataset delivers (DataSpec) and the config checks every dataset shares."""
+
+import os
+import pathlib
+from typing import NamedTuple
+
+import ml_collections
+
+CHANNELS = (0, 1, 3)
+
+
+class DataSpec(NamedTuple):
+    """One example's shape, (H, W, C) or (2,); class count and size when known."""
+
+    shape: tuple
+    num_classes: int | None
+    num_examples: int | None
+    name: str
+
+
+class DataError(ValueError):
+    """Bad data options, a missing or unreadable dataset: the message names the value."""
+
+
+def cache_root(cfg: ml_collections.ConfigDict) -> pathlib.Path:
+    """data.cache_dir, else $JAXGAN_CACHE_DIR, else ~/.cache/jaxgan."""
+    root = cfg.cache_dir or os.environ.get("JAXGAN_CACHE_DIR") or "~/.cache/jaxgan"
+    return pathlib.Path(root).expanduser()
+
+
+def _check_int(cfg, key: str, low: int) -> None:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DataError(f"data.{key}={value!r} is not allowed: it must be an int >= {low}")
+
+
+def check_options(cfg: ml_collections.ConfigDict) -> None:
+    """Raises DataError naming the first data option outside its allowed values."""
+    _check_int(cfg, "image_size", 0)
+    _check_int(cfg, "num_threads", 0)
+    _check_int(cfg, "prefetch", 0)
+    if isinstance(cfg.channels, bool) or cfg.channels not in CHANNELS:
+        raise DataError(
+            f"data.channels={cfg.channels!r} is not allowed: use 0 (native), 1 (gray) or 3 (RGB)"
+        )
+
+
+def image_shape(native: tuple, cfg: ml_collections.ConfigDict, name: str) -> tuple:
+    """(H, W, C) after center-cropping to a square, resizing to image_size and converting channels.
+
+    image_size=0 keeps the native size (the shorter side, for non-square images);
+    channels=0 keeps the native channels (1 for 2-D images).
+    """
+    height, width = native[0], native[1]
+    native_channels = native[2] if len(native) == 3 else 1
+    size = cfg.image_size
+    if size == 0:
+        if height is None or width is None:
+            raise DataError(
+                f"dataset {name!r} has images of varying size {tuple(native)}: set data.image_size "
+                "to the size to resize them to (e.g. 64)"
+            )
+        size = min(height, width)
+    channels = cfg.channels
+    if channels == 0:
+        if native_channels not in (1, 3, 4):
+            raise DataError(
+                f"dataset {name!r} has images with {native_channels} channels: set data.channels "
+                "to 1 or 3"
+            )
+        channels = 1 if native_channels == 1 else 3
+    return (size, size, channels)

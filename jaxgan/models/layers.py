@@ -1,0 +1,197 @@
+"""Exact 2x up/down-sampling convolutions (PyTorch k, s=2, p=k/2-1) that are fast on XLA:CPU.
+
+`ConvTranspose2x` is PyTorch's `ConvTranspose2d(k, stride=2, padding=k/2-1)` (k=4, p=1 in DCGAN):
+an H x W input gives exactly 2H x 2W. `Conv2x` is `Conv2d(k, stride=2, padding=k/2-1)`: 2H -> H.
+Both keep the parameters of the plain flax layer (`kernel` (k, k, in, out) and `bias` (out,), same
+initialisers), so checkpoints do not depend on `impl`, which only picks how the same function is
+computed:
+
+- 'xla': `lax.conv_transpose` / `lax.conv_general_dilated` with stride 2, as `nn.ConvTranspose`
+  and `nn.Conv` compute it. On XLA:CPU the kernel gradient of the stride-2 transposed convolution
+  becomes a convolution that no fast library supports and runs as a slow generic loop.
+- 'phase': only stride-1 convolutions, whose forward and both gradients map to fast kernels.
+  The transposed convolution is four sub-pixel convolutions of the input, one per output phase
+  (r, s) in {0, 1}^2, each with the (k/2 x k/2) sub-kernel kernel[a0::2, b0::2], computed as one
+  convolution with 4 * out channels and then interleaved. The strided convolution is
+  space-to-depth (2x2 blocks into 4 * in channels) followed by a (k/2 x k/2) stride-1 convolution.
+
+Kernel orientation is flax's (no flipping in `lax.conv_transpose`): a PyTorch ConvTranspose2d
+weight w of shape (in, out, k, k) is `kernel = w.transpose(2, 3, 0, 1)[::-1, ::-1]`; a Conv2d
+weight w (out, in, k, k) is `kernel = w.transpose(2, 3, 1, 0)`.
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
+from jax import lax
+
+Array = jax.Array
+DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _check_kernel_size(kernel_size) -> int:
+    if not isinstance(kernel_size, int) or kernel_size < 2 or kernel_size % 2:
+        raise ValueError(
+            f"kernel_size must be an even int >= 2 (padding k/2-1 gives exact 2x scaling); "
+            f"got {kernel_size!r}"
+        )
+    return kernel_size
+
+
+def _conv(x: Array, kernel: Array, strides, padding) -> Array:
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=DIMS)
+
+
+# ---- transposed convolution, 2x upsampling --------------------------------------------------
+
+
+def conv_transpose_2x_xla(x: Array, kernel: Array) -> Array:
+    """PyTorch ConvTranspose2d(k, s=2, p=k/2-1) as one lax.conv_transpose (flax kernel layout)."""
+    pad = kernel.shape[0] // 2  # k - 1 - p on the dilated input
+    return lax.conv_transpose(x, kernel, (2, 2), ((pad, pad), (pad, pad)), dimension_numbers=DIMS)
+
+
+def _phase_taps(k: int) -> list[tuple[int, int]]:
+    """(first tap a0, input offset d) of output phase r = 0, 1 along one axis.
+
+    Output 2m + r is the correlation of x[m + d + j] with kernel[a0 + 2j], j = 0 .. k/2 - 1.
+    """
+    c = k // 2
+    taps = []
+    for r in (0, 1):
+        a0 = (c - r) % 2
+        taps.append((a0, (r + a0 - c) // 2))
+    return taps
+
+
+def conv_transpose_2x_phase(x: Array, kernel: Array) -> Array:
+    """Same function as `conv_transpose_2x_xla` from stride-1 convolutions only.
+
+    One convolution of the padded input with the four phase sub-kernels stacked on the output
+    channels gives every phase (on a window up to one pixel larger than H x W); each phase is cut
+    at its own offset and the four are interleaved into the 2H x 2W output.
+    """
+    k, _, _, features = kernel.shape
+    n, h, w, _ = x.shape
+    taps = _phase_taps(k)
+    lo = -min(d for _, d in taps)
+    hi = max(d for _, d in taps) + k // 2 - 1
+    extra = hi + lo - (k // 2 - 1)  # window growth: 1 if the two phases' offsets differ, else 0
+    sub = jnp.concatenate(
+        [kernel[a0::2, b0::2] for a0, _ in taps for b0, _ in taps], axis=-1
+    )  # (k/2, k/2, in, 4 * features), phases ordered (r, s)
+    y = _conv(x, sub, (1, 1), ((lo, hi), (lo, hi)))  # (n, h + extra, w + extra, 4 * features)
+    y = y.reshape(n, h + extra, w + extra, 2, 2, features)
+    rows = []
+    for r, (_, dr) in enumerate(taps):
+        cols = [
+            y[:, dr + lo : dr + lo + h, ds + lo : ds + lo + w, r, s]
+            for s, (_, ds) in enumerate(taps)
+        ]
+        rows.append(jnp.stack(cols, axis=3))  # (n, h, w, 2[s], features)
+    y = jnp.stack(rows, axis=2)  # (n, h, 2[r], w, 2[s], features)
+    return y.reshape(n, 2 * h, 2 * w, features)
+
+
+# ---- strided convolution, 2x downsampling ---------------------------------------------------
+
+
+def conv_2x_xla(x: Array, kernel: Array) -> Array:
+    """PyTorch Conv2d(k, s=2, p=k/2-1) as one strided lax convolution."""
+    p = kernel.shape[0] // 2 - 1
+    return _conv(x, kernel, (2, 2), ((p, p), (p, p)))
+
+
+def conv_2x_phase(x: Array, kernel: Array) -> Array:
+    """Same function as `conv_2x_xla`: space-to-depth, then a (k/2 x k/2) stride-1 convolution."""
+    k, _, c, features = kernel.shape
+    n, h, w, _ = x.shape
+    p = k // 2 - 1
+    x = jnp.pad(x, ((0, 0), (p, p + h % 2), (p, p + w % 2), (0, 0)))
+    hb, wb = x.shape[1] // 2, x.shape[2] // 2
+    x = x.reshape(n, hb, 2, wb, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hb, wb, 4 * c)
+    sub = kernel.reshape(k // 2, 2, k // 2, 2, c, features).transpose(0, 2, 1, 3, 4, 5)
+    y = _conv(x, sub.reshape(k // 2, k // 2, 4 * c, features), (1, 1), "VALID")
+    return y[:, : h // 2, : w // 2]
+
+
+# ---- modules --------------------------------------------------------------------------------
+
+TRANSPOSE_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+    "phase": conv_transpose_2x_phase,
+    "xla": conv_transpose_2x_xla,
+}
+CONV_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+    "phase": conv_2x_phase,
+    "xla": conv_2x_xla,
+}
+IMPLS = tuple(TRANSPOSE_IMPLS)
+
+
+def _lookup(table: dict, impl: str) -> Callable:
+    if impl not in table:
+        raise ValueError(f"unknown conv impl {impl!r}; choose one of {sorted(table)}")
+    return table[impl]
+
+
+class ConvTranspose2x(nn.Module):
+    """PyTorch ConvTranspose2d(kernel_size, stride=2, padding=kernel_size/2-1): H x W -> 2H x 2W.
+
+    Parameters and their initialisation are those of flax `nn.ConvTranspose` (kernel
+    (k, k, in, features), lecun_normal; bias zeros), whatever `impl` computes it.
+    """
+
+    features: int
+    kernel_size: int = 4
+    use_bias: bool = True
+    impl: str = "phase"
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k = _check_kernel_size(self.kernel_size)
+        fn = _lookup(TRANSPOSE_IMPLS, self.impl)
+        shape = (k, k, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        bias = None
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = fn(x, kernel)
+        return y if bias is None else y + bias
+
+
+class Conv2x(nn.Module):
+    """PyTorch Conv2d(kernel_size, stride=2, padding=kernel_size/2-1): 2H x 2W -> H x W.
+
+    Parameters and their initialisation are those of flax `nn.Conv` (kernel (k, k, in, features),
+    lecun_normal; bias zeros), whatever `impl` computes it.
+    """
+
+    features: int
+    kernel_size: int = 4
+    use_bias: bool = True
+    impl: str = "xla"
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k = _check_kernel_size(self.kernel_size)
+        fn = _lookup(CONV_IMPLS, self.impl)
+        shape = (k, k, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        bias = None
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = fn(x, kernel)
+        return y if bias is None else y + bias

@@ -1,0 +1,256 @@
+"""The training loop: restore or initialise, step, log, sample, checkpoint; and sampling to a file.
+
+Everything that determines a run's future (TrainState, data position, config) is checkpointed
+together, so a run killed at any moment and restarted with the same command continues exactly.
+"""
+
+import contextlib
+import functools
+import pathlib
+import signal
+import threading
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+
+from jaxgan import checkpoint, data, images, parallel, sampling, writers
+from jaxgan import config as config_lib
+from jaxgan import state as state_lib
+from jaxgan.steps import make_train_step
+
+EXIT_PREEMPTED = 75  # sysexits EX_TEMPFAIL: "try again later"; batch scripts requeue on it.
+PREEMPTION_SYNC_EVERY = 10  # Steps between multi-host agreements on a SIGTERM.
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint of `step` was written. Exit with EXIT_PREEMPTED."""
+
+    def __init__(self, step: int, directory):
+        super().__init__(f"preempted: checkpoint of step {step} written to {directory}")
+        self.step = step
+
+
+class DivergenceError(RuntimeError):
+    """Too many consecutive steps had non-finite values."""
+
+
+@contextlib.contextmanager
+def sigterm_flag():
+    """Yields a dict whose 'set' turns True once SIGTERM arrives (the loop polls it)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # Signals can only be handled on the main thread (e.g. some notebook runners).
+        return
+
+    def handle(signum, frame):
+        logging.warning("SIGTERM received: finishing the current step and checkpointing")
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _preemption_requested(flag, step: int) -> bool:
+    if jax.process_count() == 1:
+        return flag["set"]
+    if step % PREEMPTION_SYNC_EVERY:
+        return False
+    votes = multihost_utils.process_allgather(np.array(flag["set"], np.int32))
+    return bool(np.any(votes))
+
+
+def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
+    """Persistent XLA cache: a repeated run skips compilation."""
+    if config.compile_cache_dir == "none":
+        return
+    directory = config.compile_cache_dir or str(data.cache_root(config.data) / "xla_cache")
+    jax.config.update("jax_compilation_cache_dir", directory)
+
+
+def _abstract_state(config, shape, mesh):
+    init = functools.partial(state_lib.create_train_state, config, shape=shape)
+    abstract = jax.eval_shape(init, jax.random.PRNGKey(config.seed))
+    repl = parallel.replicated(mesh)
+    return init, jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract
+    )
+
+
+def make_iterator(config: ml_collections.ConfigDict, *, start_step: int = 0):
+    """This process's batches for the config: dicts of numpy arrays, 'x' in [-1, 1]."""
+    return data.make_iterator(
+        config.data,
+        global_batch_size=config.train.batch_size * config.train.n_critic,
+        seed=config.seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        start_step=start_step,
+    )
+
+
+def _sample_picture(sampler, state, config, z, reference):
+    samples = np.asarray(
+        jax.device_get(sampler(state_lib.sampling_params(state, config), state.g_state, z))
+    )
+    return images.picture(samples, reference)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
+    """Trains until `config.train.num_steps`, resuming from `workdir`'s latest checkpoint."""
+    config_lib.validate(config)
+    workdir = pathlib.Path(workdir)
+    spec = data.describe(config.data)
+    shape = tuple(spec.shape)
+    state_lib.build_models(config, shape)  # Shape errors before any work.
+    mesh = parallel.make_mesh()
+    per_device = parallel.check_batch_size(config.train.batch_size, mesh)
+    enable_compilation_cache(config)
+    t = config.train
+    logging.info(
+        "data %s %s | global batch %d over %d devices on %d processes (%d per device)",
+        spec.name,
+        shape,
+        t.batch_size,
+        mesh.size,
+        jax.process_count(),
+        per_device,
+    )
+
+    ckpt = checkpoint.Checkpointer(workdir / "checkpoints", max_to_keep=t.max_to_keep)
+    init, abstract = _abstract_state(config, shape, mesh)
+    iterator = make_iterator(config)
+    latest = ckpt.latest_step()
+    if latest is None:
+        state = jax.jit(init, out_shardings=parallel.replicated(mesh))(
+            jax.random.PRNGKey(config.seed)
+        )
+    else:
+        ckpt.check_compatible(latest, config)
+        state, restored = ckpt.restore(latest, abstract, iterator)
+        iterator = restored if restored is not None else make_iterator(config, start_step=latest)
+        logging.info("resumed from step %d in %s", latest, ckpt.directory)
+    start = int(state.step)
+    position = data.iterator_position(iterator)
+    if position is not None and position != start:
+        raise checkpoint.CheckpointError(
+            f"data position {position} does not match the restored step {start}"
+        )
+
+    writer = writers.Writer(
+        workdir, enabled=jax.process_index() == 0, start_step=start, num_steps=t.num_steps
+    )
+    writer.write_json("config.json", config.to_dict())
+    repl, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+    step_fn = jax.jit(
+        make_train_step(config, shape=shape),
+        in_shardings=(repl, batch_sharding),
+        out_shardings=(repl, repl),
+        donate_argnums=0,
+    )
+    sampler = sampling.make_sampler(config, shape)
+    fixed_z = sampling.latents(
+        config, jax.random.fold_in(jax.random.PRNGKey(config.seed), 1), t.num_sample_images
+    )
+    reference = data.toy_means(config.data) if len(shape) == 1 else None
+
+    compiled = None
+    saved_step = latest
+    bad_steps = 0
+    pending = None  # The previous step's metrics, read one step late to keep the device busy.
+    throughput = writers.Throughput(start)
+    step = start
+
+    def check_finite(metrics, at_step):
+        nonlocal bad_steps
+        if float(metrics["finite"]) == 1.0:
+            bad_steps = 0
+            return
+        bad_steps += 1
+        logging.warning("step %d had non-finite values and was not applied", at_step)
+        if bad_steps >= t.max_bad_steps:
+            raise DivergenceError(
+                f"training diverged: {bad_steps} consecutive steps up to step {at_step} had "
+                f"non-finite losses or parameters and were not applied; the last good checkpoint "
+                f"is step {saved_step} in {ckpt.directory}"
+            )
+
+    try:
+        with sigterm_flag() as sigterm:
+            while step < t.num_steps:
+                batch = parallel.to_global(next(iterator), mesh)
+                if compiled is None:
+                    began = time.perf_counter()
+                    compiled = step_fn.lower(state, batch).compile()
+                    logging.info("train step compiled in %.1fs", time.perf_counter() - began)
+                    throughput = writers.Throughput(start)
+                state, metrics = compiled(state, batch)
+                step += 1
+                if pending is not None:
+                    check_finite(pending, step - 1)
+                pending = metrics
+                if step % t.log_every_steps == 0 or step == t.num_steps:
+                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    rate = throughput.read(step)
+                    values["steps_per_sec"] = rate
+                    values["images_per_sec"] = rate * t.batch_size
+                    writer.scalars(step, values)
+                    writer.progress(step, values, rate)
+                if step % t.sample_every_steps == 0 or step == t.num_steps:
+                    writer.samples(
+                        step, _sample_picture(sampler, state, config, fixed_z, reference)
+                    )
+                preempt = _preemption_requested(sigterm, step)
+                if step % t.checkpoint_every_steps == 0 or step == t.num_steps or preempt:
+                    check_finite(pending, step)
+                    pending = None
+                    ckpt.save(step, state, iterator, config)
+                    saved_step = step
+                if preempt:
+                    ckpt.wait()
+                    raise Preempted(step, ckpt.directory)
+            if pending is not None:
+                check_finite(pending, step)
+    finally:
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+    return state
+
+
+def restore_state(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
+    """The latest checkpoint's TrainState (no data iterator), replicated on this host's devices."""
+    config_lib.validate(config)
+    shape = tuple(data.describe(config.data).shape)
+    ckpt = checkpoint.Checkpointer(pathlib.Path(workdir) / "checkpoints", max_to_keep=1_000_000)
+    try:
+        latest = ckpt.latest_step()
+        if latest is None:
+            raise checkpoint.CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
+        ckpt.check_compatible(latest, config)
+        _, abstract = _abstract_state(config, shape, parallel.make_mesh())
+        state, _ = ckpt.restore(latest, abstract, None)
+    finally:
+        ckpt.close()
+    return state
+
+
+def sample_to_file(config, workdir, *, num_samples: int, output, seed: int) -> pathlib.Path:
+    """Writes `num_samples` samples (float32, NHWC in [-1, 1]) to an .npz under key 'images'."""
+    state = restore_state(config, workdir)
+    samples = sampling.generate(
+        state, config, jax.random.PRNGKey(seed), num_samples, batch_size=config.eval.batch_size
+    )
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp.npz")
+    np.savez(tmp, images=samples)
+    tmp.replace(output)
+    logging.info("wrote %d samples %s to %s", num_samples, samples.shape[1:], output)
+    return output

@@ -1,0 +1,120 @@
+"""Run outputs that people read: metrics.jsonl, TensorBoard events, sample PNGs, progress lines.
+
+Only process 0 writes; on other processes every method is a no-op. A resumed run first drops
+the metrics.jsonl rows and TensorBoard events past its checkpoint, so the logs read as if the run
+had never been interrupted.
+"""
+
+import json
+import logging as std_logging
+import pathlib
+import time
+
+import numpy as np
+from absl import logging
+
+from jaxgan import images
+
+
+def quiet_library_logs() -> None:
+    """Orbax logs every save and restore at INFO: keep its warnings, drop the chatter."""
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+    )
+
+
+def _trim_jsonl(path: pathlib.Path, last_step: int) -> None:
+    """Keeps rows with step <= last_step (and drops a torn last line), atomically."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # A line cut short by a kill.
+        if row.get("step", 0) <= last_step:
+            kept.append(line)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(path)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Writer:
+    def __init__(self, workdir, *, enabled: bool, start_step: int, num_steps: int):
+        self.enabled = enabled
+        self.workdir = pathlib.Path(workdir)
+        self.num_steps = num_steps
+        self._tb = None
+        self._jsonl = None
+        if not enabled:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / "metrics.jsonl"
+        _trim_jsonl(path, start_step)
+        self._jsonl = path.open("a")
+        from tensorboardX import SummaryWriter
+
+        self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=start_step + 1)
+
+    def scalars(self, step: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        for key, value in values.items():
+            self._tb.add_scalar(key, float(value), int(step))
+
+    def progress(self, step: int, values: dict, steps_per_sec: float) -> None:
+        if not self.enabled:
+            return
+        eta = (self.num_steps - step) / steps_per_sec if steps_per_sec > 0 else float("nan")
+        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items() if k != "finite")
+        logging.info(
+            "step %d/%d | %s | %.2f steps/s | ETA %s",
+            step,
+            self.num_steps,
+            shown,
+            steps_per_sec,
+            format_duration(eta) if np.isfinite(eta) else "?",
+        )
+
+    def samples(self, step: int, picture: np.ndarray) -> None:
+        """A uint8 HxWx3 picture -> samples/step_XXXXXXX.png and TensorBoard."""
+        if not self.enabled:
+            return
+        images.save_png(picture, self.workdir / "samples" / f"step_{step:07d}.png")
+        self._tb.add_image("samples", picture, int(step), dataformats="HWC")
+
+    def write_json(self, name: str, value: dict) -> None:
+        if not self.enabled:
+            return
+        tmp = self.workdir / f"{name}.tmp"
+        tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.workdir / name)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._jsonl.close()
+            self._tb.close()
+
+
+class Throughput:
+    """Steps per second between successive reads."""
+
+    def __init__(self, step: int):
+        self._step, self._time = step, time.perf_counter()
+
+    def read(self, step: int) -> float:
+        now = time.perf_counter()
+        rate = (step - self._step) / max(now - self._time, 1e-9)
+        self._step, self._time = step, now
+        return rate

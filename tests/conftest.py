@@ -1,0 +1,56 @@
+"""Shared fixtures: a private cache directory, tiny configs, subprocess runners."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory):
+    """Every test (and subprocess) prepares datasets and caches compilations in one private dir."""
+    path = tmp_path_factory.mktemp("jaxgan_cache")
+    os.environ["JAXGAN_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture
+def smoke_config():
+    """Loads an experiment's tiny 'smoke' variant: smoke_config('dcgan')."""
+    from jaxgan import config as config_lib
+
+    return lambda name: config_lib.load_config(str(ROOT / "experiments" / f"{name}.py"), "smoke")
+
+
+def run_python(code: str, *, devices: int = 1, timeout: int = 600, env: dict | None = None):
+    """Runs code in a fresh interpreter with `devices` forced CPU devices; returns the process."""
+    full_env = dict(os.environ)
+    full_env["XLA_FLAGS"] = (
+        full_env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+    ).strip()
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_launch(*args: str, timeout: int = 600, env: dict | None = None):
+    """Runs launch.py with arguments; returns the completed process."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
