@@ -78,7 +78,8 @@ def main(argv):
     except config_lib.ConfigError as e:
         _fail(str(e))
     except Exception as e:  # noqa: BLE001 - a config file that failed to load.
-        _fail(f"cannot load --config={FLAGS['config'].serialize().split('=', 1)[-1]}: {e}")
+        reason = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+        _fail(f"cannot load the --config file: {reason}")
     if not FLAGS.workdir:
         _fail("--workdir is required")
     try:

@@ -1,5 +1,6 @@
 """TrainState: everything that determines the future of a run, as one pytree."""
 
+import functools
 from typing import Any
 
 import flax
@@ -64,6 +65,11 @@ def create_train_state(
     shape = data_shape(config) if shape is None else tuple(shape)
     if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
         rng = jax.random.key_data(rng)  # Raw uint32 keys checkpoint as plain arrays.
+    # One compiled function instead of dozens of eagerly dispatched initialisers.
+    return jax.jit(functools.partial(_initial_state, config=config, shape=shape))(rng)
+
+
+def _initial_state(rng, *, config, shape) -> TrainState:
     g, d = build_models(config, shape, groups=1)
     g_tx, d_tx = make_optimizers(config)
     rng, g_rng, d_rng = jax.random.split(rng, 3)

@@ -44,9 +44,10 @@ def critic_keys(state: TrainState, k: int) -> tuple:
 
 
 def _discriminator_metrics(loss_name, real_logits, fake_logits):
+    """D_x = mean D(x) and D_G_z = mean D(G(z)) (probabilities, or raw critic values)."""
     if loss_name in losses.PROBABILISTIC:
         real_logits, fake_logits = jax.nn.sigmoid(real_logits), jax.nn.sigmoid(fake_logits)
-    return {"D(x)": jnp.mean(real_logits), "D(G(z))": jnp.mean(fake_logits)}
+    return {"D_x": jnp.mean(real_logits), "D_G_z": jnp.mean(fake_logits)}
 
 
 def _paired(d):

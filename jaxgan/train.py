@@ -224,11 +224,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     return state
 
 
-def restore_state(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
-    """The latest checkpoint's TrainState (no data iterator), replicated on this host's devices."""
+CHECKPOINT_DIRS = {"latest": "checkpoints", "best": "best_checkpoint"}
+
+
+def restore_state(
+    config: ml_collections.ConfigDict, workdir, which: str = "latest"
+) -> state_lib.TrainState:
+    """The TrainState of the latest (or best-evaluated) checkpoint, without the data iterator."""
     config_lib.validate(config)
+    if which not in CHECKPOINT_DIRS:
+        raise ValueError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_DIRS)}")
     shape = tuple(data.describe(config.data).shape)
-    ckpt = checkpoint.Checkpointer(pathlib.Path(workdir) / "checkpoints", max_to_keep=1_000_000)
+    directory = pathlib.Path(workdir) / CHECKPOINT_DIRS[which]
+    ckpt = checkpoint.Checkpointer(directory, max_to_keep=1_000_000)
     try:
         latest = ckpt.latest_step()
         if latest is None:

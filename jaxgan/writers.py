@@ -77,13 +77,15 @@ class Writer:
         if not self.enabled:
             return
         eta = (self.num_steps - step) / steps_per_sec if steps_per_sec > 0 else float("nan")
-        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items() if k != "finite")
+        hidden = ("finite", "steps_per_sec", "images_per_sec")
+        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items() if k not in hidden)
         logging.info(
-            "step %d/%d | %s | %.2f steps/s | ETA %s",
+            "step %d/%d | %s | %.2f steps/s, %.0f images/s | ETA %s",
             step,
             self.num_steps,
             shown,
             steps_per_sec,
+            values.get("images_per_sec", float("nan")),
             format_duration(eta) if np.isfinite(eta) else "?",
         )
 

@@ -45,12 +45,23 @@ def run_python(code: str, *, devices: int = 1, timeout: int = 600, env: dict | N
 
 def run_launch(*args: str, timeout: int = 600, env: dict | None = None):
     """Runs launch.py with arguments; returns the completed process."""
-    full_env = dict(os.environ, **(env or {}))
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args],
         cwd=ROOT,
-        env=full_env,
+        env=dict(os.environ, **(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def start_launch(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Starts launch.py in the background (stderr to a pipe); the caller waits or kills it."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=ROOT,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )

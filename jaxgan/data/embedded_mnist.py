@@ -114,6 +114,7 @@ def prepare(cfg: ml_collections.ConfigDict) -> EmbeddedMnist:
         with _locked(root / f"{NAME}.lock"):
             builder = EmbeddedMnist(data_dir=root)  # Re-check: another process may have won.
             if not builder.is_prepared():
+                tfds.disable_progress_bar()  # One log line instead of progress bars.
                 builder.download_and_prepare(file_format="array_record")
     return EmbeddedMnist(data_dir=root)  # Reads the split sizes written by the preparation.
 
