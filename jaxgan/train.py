@@ -123,9 +123,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         per_device,
     )
 
+    iterator = make_iterator(config)  # Data errors before anything is written.
     ckpt = checkpoint.Checkpointer(workdir / "checkpoints", max_to_keep=t.max_to_keep)
     init, abstract = _abstract_state(config, shape, mesh)
-    iterator = make_iterator(config)
     latest = ckpt.latest_step()
     if latest is None:
         state = jax.jit(init, out_shardings=parallel.replicated(mesh))(
@@ -203,14 +203,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
                     writer.scalars(step, values)
                     writer.progress(step, values, rate)
                 if step % t.sample_every_steps == 0 or step == t.num_steps:
-                    writer.samples(
-                        step, _sample_picture(sampler, state, config, fixed_z, reference)
-                    )
+                    with throughput.excluded():
+                        picture = _sample_picture(sampler, state, config, fixed_z, reference)
+                        writer.samples(step, picture)
                 preempt = _preemption_requested(sigterm, step)
                 if step % t.checkpoint_every_steps == 0 or step == t.num_steps or preempt:
                     check_finite(pending, step)
                     pending = None
-                    ckpt.save(step, state, iterator, config)
+                    with throughput.excluded():
+                        ckpt.save(step, state, iterator, config)
                     saved_step = step
                 if preempt:
                     ckpt.wait()

@@ -5,6 +5,7 @@ the metrics.jsonl rows and TensorBoard events past its checkpoint, so the logs r
 had never been interrupted.
 """
 
+import contextlib
 import json
 import logging as std_logging
 import pathlib
@@ -110,13 +111,22 @@ class Writer:
 
 
 class Throughput:
-    """Steps per second between successive reads."""
+    """Training steps per second between successive reads, not counting `excluded()` time
+    (sampling, checkpointing, evaluation), so the figure is the loop's own speed."""
 
     def __init__(self, step: int):
-        self._step, self._time = step, time.perf_counter()
+        self._step, self._time, self._excluded = step, time.perf_counter(), 0.0
+
+    @contextlib.contextmanager
+    def excluded(self):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._excluded += time.perf_counter() - began
 
     def read(self, step: int) -> float:
         now = time.perf_counter()
-        rate = (step - self._step) / max(now - self._time, 1e-9)
-        self._step, self._time = step, now
+        rate = (step - self._step) / max(now - self._time - self._excluded, 1e-9)
+        self._step, self._time, self._excluded = step, now, 0.0
         return rate

@@ -2,10 +2,11 @@
 
 import ml_collections
 import pytest
-from conftest import ROOT
 
 from jaxgan import config as config_lib
 from jaxgan.config import ConfigError
+
+from conftest import ROOT
 
 
 @pytest.mark.parametrize(

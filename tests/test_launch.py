@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_launch
 from PIL import Image
+
+from conftest import run_launch, xla_flags
 
 DCGAN_SMOKE = "--config=experiments/dcgan.py:smoke"
 
@@ -84,7 +85,7 @@ def test_batch_size_not_dividing_over_devices_stops_with_one_line(tmp_path):
         DCGAN_SMOKE,
         f"--workdir={tmp_path}",
         "--config.train.batch_size=6",
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+        env=xla_flags(4),
     )
     _one_line_error(done, "train.batch_size=6", "4 devices")
 

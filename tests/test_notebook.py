@@ -2,6 +2,7 @@
 
 import nbclient
 import nbformat
+
 from conftest import ROOT
 
 

@@ -11,10 +11,11 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, run_launch, start_launch
 
 from jaxgan import checkpoint, parallel, train
 from jaxgan import config as config_lib
+
+from conftest import ROOT, run_launch, start_launch
 
 SMOKE = ["--config=experiments/dcgan.py:smoke"]
 LOSS_KEYS = ("d_loss", "g_loss", "D_x", "D_G_z", "finite")

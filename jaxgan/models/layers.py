@@ -67,33 +67,47 @@ def _phase_taps(k: int) -> list[tuple[int, int]]:
     return taps
 
 
-def conv_transpose_2x_phase(x: Array, kernel: Array) -> Array:
-    """Same function as `conv_transpose_2x_xla` from stride-1 convolutions only.
+def _phase_kernels(kernel: Array) -> list[Array]:
+    """The (k/2, k/2, in, out) sub-kernels of the output phases (r, s), in order 00, 01, 10, 11."""
+    taps = _phase_taps(kernel.shape[0])
+    return [kernel[a0::2, b0::2] for a0, _ in taps for b0, _ in taps]
 
-    One convolution of the padded input with the four phase sub-kernels stacked on the output
-    channels gives every phase (on a window up to one pixel larger than H x W); each phase is cut
-    at its own offset and the four are interleaved into the 2H x 2W output.
+
+def _interleave(phases: list[Array]) -> Array:
+    """Four (n, h, w, f) phase outputs, ordered (r, s), into the (n, 2h, 2w, f) image."""
+    n, h, w, f = phases[0].shape
+    y = jnp.stack(phases, axis=3).reshape(n, h, w, 2, 2, f)  # (n, h, w, r, s, f)
+    return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, f)
+
+
+def conv_transpose_2x_phase(x: Array, kernel: Array) -> Array:
+    """Same function as `conv_transpose_2x_xla` from one stride-1 convolution.
+
+    The input, padded by hand (padding inside the convolution makes XLA:CPU lower the kernel
+    gradient to a slow reversed convolution), is convolved once with the four phase sub-kernels
+    stacked on the output channels; this covers every phase on a window up to one pixel larger
+    than H x W, from which each phase is cut at its own offset and the four are interleaved.
     """
     k, _, _, features = kernel.shape
     n, h, w, _ = x.shape
     taps = _phase_taps(k)
     lo = -min(d for _, d in taps)
     hi = max(d for _, d in taps) + k // 2 - 1
-    extra = hi + lo - (k // 2 - 1)  # window growth: 1 if the two phases' offsets differ, else 0
-    sub = jnp.concatenate(
-        [kernel[a0::2, b0::2] for a0, _ in taps for b0, _ in taps], axis=-1
-    )  # (k/2, k/2, in, 4 * features), phases ordered (r, s)
-    y = _conv(x, sub, (1, 1), ((lo, hi), (lo, hi)))  # (n, h + extra, w + extra, 4 * features)
-    y = y.reshape(n, h + extra, w + extra, 2, 2, features)
-    rows = []
-    for r, (_, dr) in enumerate(taps):
-        cols = [
-            y[:, dr + lo : dr + lo + h, ds + lo : ds + lo + w, r, s]
-            for s, (_, ds) in enumerate(taps)
-        ]
-        rows.append(jnp.stack(cols, axis=3))  # (n, h, w, 2[s], features)
-    y = jnp.stack(rows, axis=2)  # (n, h, 2[r], w, 2[s], features)
-    return y.reshape(n, 2 * h, 2 * w, features)
+    e = lo + hi - (k // 2 - 1)  # window growth: 1 if the two phases' offsets differ, else 0
+    x = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    y = _conv(x, jnp.concatenate(_phase_kernels(kernel), axis=-1), (1, 1), "VALID")
+    y = y.reshape(n, h + e, w + e, 4, features)
+    offsets = [(dr + lo, ds + lo) for _, dr in taps for _, ds in taps]
+    return _interleave([y[:, i : i + h, j : j + w, p] for p, (i, j) in enumerate(offsets)])
+
+
+def conv_transpose_2x_phase4(x: Array, kernel: Array) -> Array:
+    """Same function as `conv_transpose_2x_xla` from four stride-1 convolutions, one per phase."""
+    c = kernel.shape[0] // 2
+    taps = _phase_taps(kernel.shape[0])
+    pads = [((-dr, c - 1 + dr), (-ds, c - 1 + ds)) for _, dr in taps for _, ds in taps]
+    subs = _phase_kernels(kernel)
+    return _interleave([_conv(x, sub, (1, 1), pad) for sub, pad in zip(subs, pads, strict=True)])
 
 
 # ---- strided convolution, 2x downsampling ---------------------------------------------------
@@ -122,6 +136,7 @@ def conv_2x_phase(x: Array, kernel: Array) -> Array:
 
 TRANSPOSE_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
     "phase": conv_transpose_2x_phase,
+    "phase4": conv_transpose_2x_phase4,
     "xla": conv_transpose_2x_xla,
 }
 CONV_IMPLS: dict[str, Callable[[Array, Array], Array]] = {

@@ -1,0 +1,258 @@
+"""Per-layer speed of the 2x convolutions of DCGAN-28 and DCGAN-64 (batch 64, NHWC f32) per impl.
+
+For every stride-2 layer of both models and every impl in `jaxgan.models.layers`, prints the median
+time of the forward pass and of forward + backward (gradients w.r.t. input and kernel), the GFLOP/s
+against the analytical count (2 * MACs forward, 3x that for forward + backward) and the percentage
+of a float32 2048x2048 matmul measured in the same run. Impls are timed in interleaved windows, so
+their ratios are fair even on a shared machine.
+
+    /tmp/venv/bin/python benchmarks/conv_ops.py [--impls phase,xla] [--json out.json]
+
+`--sweep-flags` instead runs the forward + backward of every layer once per XLA:CPU setting below,
+each in its own subprocess (XLA reads XLA_FLAGS once, when the backend starts), and also reports the
+drift of the float32 gradients from a float64 reference: max |g32 - g64| / max |g64| per layer.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.models import layers
+
+BATCH = 64
+# (model, layer, kind, input side, in channels, out channels); every layer k=4, s=2, p=1.
+LAYERS = [
+    ("dcgan28", "G.up1", "up", 7, 128, 64),
+    ("dcgan28", "G.up2", "up", 14, 64, 1),
+    ("dcgan28", "D.down1", "down", 28, 1, 64),
+    ("dcgan28", "D.down2", "down", 14, 64, 128),
+    ("dcgan64", "G.up1", "up", 4, 512, 256),
+    ("dcgan64", "G.up2", "up", 8, 256, 128),
+    ("dcgan64", "G.up3", "up", 16, 128, 64),
+    ("dcgan64", "G.up4", "up", 32, 64, 1),
+    ("dcgan64", "D.down1", "down", 64, 1, 64),
+    ("dcgan64", "D.down2", "down", 32, 64, 128),
+    ("dcgan64", "D.down3", "down", 16, 128, 256),
+    ("dcgan64", "D.down4", "down", 8, 256, 512),
+]
+SETTINGS = {
+    "default": {},
+    "ynn_off": {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type="},
+    "onednn": {"XLA_FLAGS": "--xla_cpu_use_onednn=true"},
+    "fast_math": {"XLA_FLAGS": "--xla_cpu_enable_fast_math=true"},
+    "eigen_1thread": {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"},
+    "ynn_off_1core": {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=", "CORES": "0"},
+    "1core": {"CORES": "0"},
+}
+
+
+def table(kind):
+    return layers.TRANSPOSE_IMPLS if kind == "up" else layers.CONV_IMPLS
+
+
+def _macs(kind, h, cin, cout):
+    """Analytical MACs of the forward pass: each input (up) / output (down) pixel meets k^2 taps."""
+    pixels = h * h if kind == "up" else (h // 2) ** 2
+    return BATCH * pixels * cin * cout * 16
+
+
+def make_inputs(kind, h, cin, cout, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    side = 2 * h if kind == "up" else h // 2
+    x = rng.normal(size=(BATCH, h, h, cin)).astype(dtype)
+    kernel = (rng.normal(size=(4, 4, cin, cout)) / np.sqrt(16 * cin)).astype(dtype)
+    ct = rng.normal(size=(BATCH, side, side, cout)).astype(dtype)
+    return x, kernel, ct
+
+
+def grads_fn(fn):
+    """(x, kernel, ct) -> (d<ct, fn(x, kernel)>/dx, .../dkernel)."""
+
+    def grads(x, kernel, ct):
+        _, vjp = jax.vjp(fn, x, kernel)
+        return vjp(ct)
+
+    return grads
+
+
+def time_interleaved(fns, args, windows, target_s):
+    """Median seconds per call of each fn, timing windows of the fns in turn after a warm-up."""
+    reps, todo = {}, {}
+    for name, fn in fns.items():
+        jax.block_until_ready(fn(*args))  # compile + first run
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        once = time.perf_counter() - t0
+        reps[name] = max(1, int(target_s / max(once, 1e-6)))
+        todo[name] = windows if once < 0.5 else min(windows, 3)  # keep slow ones affordable
+    times = {name: [] for name in fns}
+    for w in range(windows):
+        for name, fn in fns.items():
+            if w >= todo[name]:
+                continue
+            t0 = time.perf_counter()
+            for _ in range(reps[name]):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            times[name].append((time.perf_counter() - t0) / reps[name])
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def matmul_gflops(windows=5, target_s=0.1):
+    a = jnp.asarray(np.random.default_rng(1).normal(size=(2048, 2048)), jnp.float32)
+    t = time_interleaved({"mm": jax.jit(lambda a: a @ a)}, (a,), windows, target_s)["mm"]
+    return 2 * 2048**3 / t / 1e9
+
+
+def reference_grads_f64(kind, x, kernel, ct):
+    """Float64 gradients from shifted slices and dots only (no convolution op), for the drift."""
+
+    def up(x, kernel):  # y[2m + r] = sum_j x[m + d_r + j] kernel[a0_r + 2j]
+        n, h, w, _ = x.shape
+        taps = layers._phase_taps(4)
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        phases = []
+        for a0, dr in taps:
+            for b0, ds in taps:
+                phase = 0.0
+                for i in range(2):
+                    for j in range(2):
+                        window = xp[:, 1 + dr + i : 1 + dr + i + h, 1 + ds + j : 1 + ds + j + w]
+                        phase = phase + window @ kernel[a0 + 2 * i, b0 + 2 * j]
+                phases.append(phase)
+        return layers._interleave(phases)
+
+    def down(x, kernel):
+        n, h, w, _ = x.shape
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        y = 0.0
+        for a in range(4):
+            for b in range(4):
+                y = y + xp[:, a : a + h - 1 : 2, b : b + w - 1 : 2] @ kernel[a, b]
+        return y
+
+    fn = up if kind == "up" else down
+    with jax.enable_x64(True):
+        args = [jnp.asarray(v, jnp.float64) for v in (x, kernel, ct)]
+        return [np.asarray(g) for g in jax.jit(grads_fn(fn))(*args)]
+
+
+def rel_err(a, ref):
+    return float(np.max(np.abs(np.asarray(a, np.float64) - ref)) / np.max(np.abs(ref)))
+
+
+def run_layers(impls, windows, target_s, backward_only=False, drift=False):
+    rows = []
+    for model, name, kind, h, cin, cout in LAYERS:
+        names = [i for i in impls if i in table(kind)]
+        x, kernel, ct = (jnp.asarray(v) for v in make_inputs(kind, h, cin, cout))
+        fwd = {i: jax.jit(table(kind)[i]) for i in names}
+        both = {i: jax.jit(grads_fn(table(kind)[i])) for i in names}
+        t_fwd = {} if backward_only else time_interleaved(fwd, (x, kernel), windows, target_s)
+        t_both = time_interleaved(both, (x, kernel, ct), windows, target_s)
+        ref = reference_grads_f64(kind, x, kernel, ct) if drift else None
+        flops = 2 * _macs(kind, h, cin, cout)
+        for i in names:
+            row = dict(model=model, layer=name, kind=kind, shape=f"{h}x{h}x{cin}->{cout}", impl=i)
+            row.update(fwd_ms=t_fwd[i] * 1e3 if t_fwd else None, fwd_bwd_ms=t_both[i] * 1e3)
+            row.update(fwd_gflops=flops / t_fwd[i] / 1e9 if t_fwd else None)
+            row.update(fwd_bwd_gflops=3 * flops / t_both[i] / 1e9)
+            if drift:
+                dx, dk = both[i](x, kernel, ct)
+                row.update(drift_dx=rel_err(dx, ref[0]), drift_dkernel=rel_err(dk, ref[1]))
+            rows.append(row)
+    return rows
+
+
+def print_rows(rows, peak):
+    print(f"float32 matmul 2048^2 peak: {peak:.1f} GFLOP/s (best of start/end of the run)")
+    head = f"{'model':8} {'layer':8} {'shape':18} {'impl':7} {'fwd ms':>8} {'GF/s':>6} {'%pk':>4}"
+    print(head + f" {'f+b ms':>9} {'GF/s':>6} {'%pk':>4} {'f x':>6} {'f+b x':>6}")
+    base = {(r["model"], r["layer"]): r for r in rows if r["impl"] == "xla"}
+    for r in rows:
+        b = base[(r["model"], r["layer"])]
+        fx = b["fwd_ms"] / r["fwd_ms"] if r["fwd_ms"] else float("nan")
+        line = f"{r['model']:8} {r['layer']:8} {r['shape']:18} {r['impl']:7}"
+        if r["fwd_ms"] is not None:
+            line += (
+                f" {r['fwd_ms']:8.2f} {r['fwd_gflops']:6.1f} {100 * r['fwd_gflops'] / peak:4.0f}"
+            )
+        line += f" {r['fwd_bwd_ms']:9.2f} {r['fwd_bwd_gflops']:6.1f}"
+        line += f" {100 * r['fwd_bwd_gflops'] / peak:4.0f} {fx:6.2f}"
+        line += f" {b['fwd_bwd_ms'] / r['fwd_bwd_ms']:6.2f}"
+        print(line)
+    print(
+        "f x, f+b x: speedup over impl 'xla' (its time / this time), forward and forward+backward"
+    )
+
+
+def sweep(impls, windows, target_s, json_path):
+    results = {}
+    for setting, env in SETTINGS.items():
+        child_env = dict(os.environ)
+        child_env.pop("XLA_FLAGS", None)
+        child_env.update({k: v for k, v in env.items() if k != "CORES"})
+        cmd = [sys.executable, __file__, "--child", "--impls", ",".join(impls)]
+        cmd += ["--windows", str(windows), "--target-s", str(target_s)]
+        if "CORES" in env:
+            cmd = ["taskset", "-c", env["CORES"], *cmd]
+        out = subprocess.run(cmd, env=child_env, capture_output=True, text=True, check=True)
+        results[setting] = json.loads(out.stdout.strip().splitlines()[-1])
+        res = results[setting]
+        totals = {i: sum(r["fwd_bwd_ms"] for r in res["rows"] if r["impl"] == i) for i in impls}
+        drift = {
+            i: max(max(r["drift_dx"], r["drift_dkernel"]) for r in res["rows"] if r["impl"] == i)
+            for i in impls
+        }
+        line = f"{setting:14} {env.get('XLA_FLAGS', ''):42} mm {res['peak']:6.1f} GF/s"
+        for i in impls:
+            line += f" | {i} f+b total {totals[i]:8.1f} ms drift {drift[i]:.1e}"
+        print(line, flush=True)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impls", default="", help="comma-separated impls (default: all)")
+    parser.add_argument("--windows", type=int, default=5, help="timed windows per function")
+    parser.add_argument("--target-s", type=float, default=0.1, help="seconds per timed window")
+    parser.add_argument("--json", default="", help="write the results to this JSON file")
+    parser.add_argument("--sweep-flags", action="store_true", help="one subprocess per setting")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    impls = args.impls.split(",") if args.impls else sorted(set(layers.TRANSPOSE_IMPLS))
+    for i in impls:
+        if i not in layers.TRANSPOSE_IMPLS and i not in layers.CONV_IMPLS:
+            parser.error(f"unknown impl {i!r}; choose from {sorted(layers.TRANSPOSE_IMPLS)}")
+    if args.sweep_flags:
+        return sweep(impls, args.windows, args.target_s, args.json)
+    if args.child:
+        peak = matmul_gflops()
+        rows = run_layers(impls, args.windows, args.target_s, backward_only=True, drift=True)
+        print(json.dumps({"peak": max(peak, matmul_gflops()), "rows": rows}))
+        return
+    t0 = time.perf_counter()
+    peak = matmul_gflops()
+    rows = run_layers(impls, args.windows, args.target_s)
+    peak = max(peak, matmul_gflops())
+    print_rows(rows, peak)
+    print(
+        f"backend {jax.default_backend()}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
+        f"{os.cpu_count()} cpus, total {time.perf_counter() - t0:.0f} s"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"peak_gflops": peak, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
