@@ -8,12 +8,21 @@ computed:
 
 - 'xla': `lax.conv_transpose` / `lax.conv_general_dilated` with stride 2, as `nn.ConvTranspose`
   and `nn.Conv` compute it. On XLA:CPU the kernel gradient of the stride-2 transposed convolution
-  becomes a convolution that no fast library supports and runs as a slow generic loop.
-- 'phase': only stride-1 convolutions, whose forward and both gradients map to fast kernels.
-  The transposed convolution is four sub-pixel convolutions of the input, one per output phase
-  (r, s) in {0, 1}^2, each with the (k/2 x k/2) sub-kernel kernel[a0::2, b0::2], computed as one
-  convolution with 4 * out channels and then interleaved. The strided convolution is
-  space-to-depth (2x2 blocks into 4 * in channels) followed by a (k/2 x k/2) stride-1 convolution.
+  becomes a convolution that no fast library supports and runs as a slow generic loop (10-20x
+  slower than the forward pass on DCGAN layers).
+- 'phase': stride-1 convolutions only, whose forward and both gradients map to fast kernels.
+  Transposed: output phase (r, s) in {0, 1}^2 (pixels (2m + r, 2n + s)) is a stride-1
+  convolution of the input with the (k/2 x k/2) sub-kernel kernel[a0_r::2, a0_s::2]; the four
+  phases are interleaved (sub-pixel convolution). Strided: 2x2 space-to-depth, then a
+  (k/2 x k/2) stride-1 convolution on 4 * in channels.
+- 'auto' (transposed only, its default): 'phase', except 'xla' for fewer than 3 output features
+  (a grey-scale image layer), where the slow kernel gradient is small and 1-channel phase
+  convolutions cost more than it.
+
+Conv2x defaults to 'xla': XLA's strided convolution is fast in all three passes, and 'phase' pays
+(up to 1.6x) only with XLA's YNNPACK fusions off. One convolution with the four transposed
+sub-kernels stacked on 4 * features outputs was measured too and did not pay (see
+benchmarks/conv_ops.py).
 
 Kernel orientation is flax's (no flipping in `lax.conv_transpose`): a PyTorch ConvTranspose2d
 weight w of shape (in, out, k, k) is `kernel = w.transpose(2, 3, 0, 1)[::-1, ::-1]`; a Conv2d
@@ -81,27 +90,6 @@ def _interleave(phases: list[Array]) -> Array:
 
 
 def conv_transpose_2x_phase(x: Array, kernel: Array) -> Array:
-    """Same function as `conv_transpose_2x_xla` from one stride-1 convolution.
-
-    The input, padded by hand (padding inside the convolution makes XLA:CPU lower the kernel
-    gradient to a slow reversed convolution), is convolved once with the four phase sub-kernels
-    stacked on the output channels; this covers every phase on a window up to one pixel larger
-    than H x W, from which each phase is cut at its own offset and the four are interleaved.
-    """
-    k, _, _, features = kernel.shape
-    n, h, w, _ = x.shape
-    taps = _phase_taps(k)
-    lo = -min(d for _, d in taps)
-    hi = max(d for _, d in taps) + k // 2 - 1
-    e = lo + hi - (k // 2 - 1)  # window growth: 1 if the two phases' offsets differ, else 0
-    x = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
-    y = _conv(x, jnp.concatenate(_phase_kernels(kernel), axis=-1), (1, 1), "VALID")
-    y = y.reshape(n, h + e, w + e, 4, features)
-    offsets = [(dr + lo, ds + lo) for _, dr in taps for _, ds in taps]
-    return _interleave([y[:, i : i + h, j : j + w, p] for p, (i, j) in enumerate(offsets)])
-
-
-def conv_transpose_2x_phase4(x: Array, kernel: Array) -> Array:
     """Same function as `conv_transpose_2x_xla` from four stride-1 convolutions, one per phase."""
     c = kernel.shape[0] // 2
     taps = _phase_taps(kernel.shape[0])
@@ -120,7 +108,11 @@ def conv_2x_xla(x: Array, kernel: Array) -> Array:
 
 
 def conv_2x_phase(x: Array, kernel: Array) -> Array:
-    """Same function as `conv_2x_xla`: space-to-depth, then a (k/2 x k/2) stride-1 convolution."""
+    """Same function as `conv_2x_xla`: 2x2 space-to-depth, then a (k/2 x k/2) stride-1 conv.
+
+    Block (i, j) of the padded input holds its 2x2 pixels as 4 * in channels; kernel tap
+    (2u + r, 2v + s) becomes tap (u, v) of the block kernel on channel block (r, s).
+    """
     k, _, c, features = kernel.shape
     n, h, w, _ = x.shape
     p = k // 2 - 1
@@ -129,21 +121,31 @@ def conv_2x_phase(x: Array, kernel: Array) -> Array:
     x = x.reshape(n, hb, 2, wb, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hb, wb, 4 * c)
     sub = kernel.reshape(k // 2, 2, k // 2, 2, c, features).transpose(0, 2, 1, 3, 4, 5)
     y = _conv(x, sub.reshape(k // 2, k // 2, 4 * c, features), (1, 1), "VALID")
-    return y[:, : h // 2, : w // 2]
+    return y[:, : h // 2, : w // 2]  # odd sides: the last block row/column is padding only
 
 
 # ---- modules --------------------------------------------------------------------------------
 
-TRANSPOSE_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+AUTO_MIN_FEATURES = 3  # 'auto' uses 'phase' from this many output features on
+
+
+def conv_transpose_2x_auto(x: Array, kernel: Array) -> Array:
+    """'phase' for layers with >= AUTO_MIN_FEATURES outputs, else 'xla' (measured faster there)."""
+    if kernel.shape[-1] >= AUTO_MIN_FEATURES:
+        return conv_transpose_2x_phase(x, kernel)
+    return conv_transpose_2x_xla(x, kernel)
+
+
+UP_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+    "auto": conv_transpose_2x_auto,
     "phase": conv_transpose_2x_phase,
-    "phase4": conv_transpose_2x_phase4,
     "xla": conv_transpose_2x_xla,
 }
-CONV_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+DOWN_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
     "phase": conv_2x_phase,
     "xla": conv_2x_xla,
 }
-IMPLS = tuple(TRANSPOSE_IMPLS)
+IMPLS = tuple(UP_IMPLS)  # the names a config may choose for ConvTranspose2x
 
 
 def _lookup(table: dict, impl: str) -> Callable:
@@ -162,7 +164,7 @@ class ConvTranspose2x(nn.Module):
     features: int
     kernel_size: int = 4
     use_bias: bool = True
-    impl: str = "phase"
+    impl: str = "auto"
     dtype: jnp.dtype | None = None
     param_dtype: jnp.dtype = jnp.float32
     kernel_init: Callable = nn.initializers.lecun_normal()
@@ -171,7 +173,7 @@ class ConvTranspose2x(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         k = _check_kernel_size(self.kernel_size)
-        fn = _lookup(TRANSPOSE_IMPLS, self.impl)
+        fn = _lookup(UP_IMPLS, self.impl)
         shape = (k, k, x.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         bias = None
@@ -201,7 +203,7 @@ class Conv2x(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         k = _check_kernel_size(self.kernel_size)
-        fn = _lookup(CONV_IMPLS, self.impl)
+        fn = _lookup(DOWN_IMPLS, self.impl)
         shape = (k, k, x.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         bias = None

@@ -1,0 +1,191 @@
+"""Train-step throughput of DCGAN-28, DCGAN-64 and the MLP GAN against this machine's matmul peak.
+
+For each model, in its own subprocess (so peak RSS is its own): trace and compile time, the median
+step time over timed windows after warm-up, images/s, peak RSS, the step's FLOPs and the fraction
+of the float32 matmul peak measured in the same run. Prints one line per model ending in
+`NN.N% of peak`, and `--json FILE` writes everything for comparisons across commits.
+
+FLOPs follow the usual convention: 3x the forward FLOPs of one G pass and three D passes per image
+(D on real and fake for D's update, D on fake for G's), counted from the forward jaxpr of the models
+(2 * MACs of every convolution and matrix product; a transposed convolution counts its nonzero
+taps). XLA's own cost analysis of the compiled step is printed beside it as a cross-check: it
+counts the work XLA actually schedules, which differs from the convention's 3x.
+
+    python benchmarks/throughput.py [--models dcgan28,dcgan64,mlp] [--batch 64] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ("dcgan28", "dcgan64", "mlp")
+
+
+def model_config(name: str, batch: int):
+    """The benchmarked configs: DCGAN-28 and -64 as in the performance issue, the seed's MLP GAN."""
+    from jaxgan import config as config_lib
+
+    experiment = "gan_mlp" if name == "mlp" else "dcgan"
+    c = config_lib.load_config(os.path.join(ROOT, "experiments", f"{experiment}.py"))
+    c.train.batch_size = batch
+    if name == "dcgan28":  # G: z=64 -> 7x7x128 -> convT 64 -> convT 1; D: conv 64 -> conv 128 -> 1.
+        c.model.z_dim = 64
+    elif name == "dcgan64":  # Radford et al.: ngf = ndf = 64, BatchNorm in G and D, 1 channel.
+        c.data.image_size = 64
+        c.model.d_norm = "batch"
+    return c
+
+
+def count_flops(fn, *args) -> float:
+    """2 * MACs of the dot_generals and convolutions in fn's jaxpr (nested jaxprs included)."""
+    import jax
+
+    def walk(jaxpr) -> float:
+        total = 0.0
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "dot_general":
+                (lc, _), (lb, _) = eqn.params["dimension_numbers"]
+                lhs = eqn.invars[0].aval.shape
+                contracted = np.prod([lhs[d] for d in lc]) if lc else 1
+                total += 2.0 * np.prod(eqn.outvars[0].aval.shape) * contracted
+            elif eqn.primitive.name == "conv_general_dilated":
+                dn = eqn.params["dimension_numbers"]
+                rhs = eqn.invars[1].aval.shape
+                taps = np.prod([rhs[d] for d in dn.rhs_spec[2:]]) * rhs[dn.rhs_spec[1]]
+                dilation = np.prod(eqn.params["lhs_dilation"])  # Zeros a transposed conv skips.
+                total += 2.0 * np.prod(eqn.outvars[0].aval.shape) * taps / dilation
+            for value in eqn.params.values():
+                inner = getattr(value, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    total += walk(inner)
+        return total
+
+    return walk(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def worker(name: str, batch: int, seconds: float) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    import jaxgan
+    from jaxgan.state import build_models
+
+    config = model_config(name, batch)
+    shape = jaxgan.state.data_shape(config)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=shape)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (batch,) + shape, minval=-1, maxval=1)
+    batch_data = {"x": x, "label": jnp.zeros((batch,), jnp.int32)}
+    step = jax.jit(jaxgan.make_train_step(config, shape=shape), donate_argnums=0)
+
+    began = time.perf_counter()
+    lowered = step.lower(state, batch_data)
+    traced = time.perf_counter() - began
+    began = time.perf_counter()
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - began
+    xla_flops = float((compiled.cost_analysis() or {}).get("flops", float("nan")))
+
+    g, d = build_models(config, shape)
+    z = jnp.zeros((1, config.model.z_dim))
+    g_vars = {"params": state.g_params, **state.g_state}
+    d_vars = {"params": state.d_params, **state.d_state}
+    g_fwd = count_flops(lambda v, z: g.apply(v, z, train=False), g_vars, z)
+    d_fwd = count_flops(lambda v, x: d.apply(v, x, train=False), d_vars, x[:1])
+    flops_per_image = 3.0 * (g_fwd + 3.0 * d_fwd)
+
+    for _ in range(3):
+        state, metrics = compiled(state, batch_data)
+    jax.block_until_ready(state)
+    began = time.perf_counter()
+    state, metrics = compiled(state, batch_data)
+    jax.block_until_ready(state)
+    per_window = max(1, int(seconds / 5 / max(time.perf_counter() - began, 1e-6)))
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        for _ in range(per_window):
+            state, metrics = compiled(state, batch_data)
+        jax.block_until_ready(state)
+        times.append((time.perf_counter() - began) / per_window)
+    step_s = float(np.median(times))
+    return {
+        "model": name,
+        "batch": batch,
+        "step_ms": 1e3 * step_s,
+        "images_per_sec": batch / step_s,
+        "trace_s": traced,
+        "compile_s": compile_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "mflop_per_image": flops_per_image / 1e6,
+        "xla_mflop_per_image": xla_flops / batch / 1e6,
+        "gflops": flops_per_image * batch / step_s / 1e9,
+        "finite": bool(metrics["finite"]),
+    }
+
+
+def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
+    """Median GFLOP/s of a float32 n x n matmul in jax."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    matmul = jax.jit(lambda a, b: a @ b)
+    matmul(a, a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        matmul(a, a).block_until_ready()
+        times.append(time.perf_counter() - began)
+    return 2.0 * n**3 / float(np.median(times)) / 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per model")
+    parser.add_argument("--json", help="write results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.batch, args.seconds)))
+        return
+
+    peak_before = matmul_peak()
+    results = []
+    for name in args.models.split(","):
+        if name not in MODELS:
+            parser.error(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
+        command = [sys.executable, __file__, f"--worker={name}", f"--batch={args.batch}"]
+        command.append(f"--seconds={args.seconds}")
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode:
+            sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    peak = max(peak_before, matmul_peak())  # Measured before and after: the better of two.
+    print(f"matmul peak (float32 2048x2048, median): {peak:.1f} GFLOP/s")
+    for r in results:
+        r["peak_gflops"] = peak
+        r["percent_of_peak"] = 100.0 * r["gflops"] / peak
+        print(
+            f"{r['model']}: batch {r['batch']} | {r['step_ms']:.1f} ms/step | "
+            f"{r['images_per_sec']:.0f} images/s | trace {r['trace_s']:.2f}s compile "
+            f"{r['compile_s']:.2f}s | peak RSS {r['peak_rss_mb']:.0f} MB | "
+            f"{r['mflop_per_image']:.1f} MFLOP/image (XLA cost analysis "
+            f"{r['xla_mflop_per_image']:.1f}) | {r['gflops']:.1f} GFLOP/s | "
+            f"{r['percent_of_peak']:.1f}% of peak"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"peak_gflops": peak, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
