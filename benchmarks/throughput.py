@@ -70,14 +70,15 @@ def count_flops(fn, *args) -> float:
     return walk(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
-def worker(name: str, batch: int, seconds: float) -> dict:
+def time_step(config, seconds: float) -> dict:
+    """Compiles the config's train step and times it on a fixed random batch (see module doc)."""
     import jax
     import jax.numpy as jnp
 
     import jaxgan
     from jaxgan.state import build_models
 
-    config = model_config(name, batch)
+    batch = config.train.batch_size
     shape = jaxgan.state.data_shape(config)
     state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=shape)
     x = jax.random.uniform(jax.random.PRNGKey(1), (batch,) + shape, minval=-1, maxval=1)
@@ -116,7 +117,6 @@ def worker(name: str, batch: int, seconds: float) -> dict:
         times.append((time.perf_counter() - began) / per_window)
     step_s = float(np.median(times))
     return {
-        "model": name,
         "batch": batch,
         "step_ms": 1e3 * step_s,
         "images_per_sec": batch / step_s,
@@ -128,6 +128,10 @@ def worker(name: str, batch: int, seconds: float) -> dict:
         "gflops": flops_per_image * batch / step_s / 1e9,
         "finite": bool(metrics["finite"]),
     }
+
+
+def worker(name: str, batch: int, seconds: float) -> dict:
+    return {"model": name, **time_step(model_config(name, batch), seconds)}
 
 
 def matmul_peak(n: int = 2048, repeats: int = 20) -> float:

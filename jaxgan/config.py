@@ -35,7 +35,22 @@ RESUMABLE_KEYS = (
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPES = ("float32", "bfloat16")
 BN_MODES = ("sync", "per_device")
-EVAL_METRICS = ("fid", "kid", "is", "prdc")
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes")
+# Each result an evaluation reports -> the metric in eval.metrics that computes it (eval.primary
+# may be any of them; 'high_quality' exists for toy 2-D data only). Lower is better for fid, kid
+# and reverse_kl, higher for the rest (jaxgan.evaluate.better).
+EVAL_RESULTS = {
+    "fid": "fid",
+    "kid": "kid",
+    "is": "is",
+    "precision": "prdc",
+    "recall": "prdc",
+    "density": "prdc",
+    "coverage": "prdc",
+    "modes": "modes",
+    "reverse_kl": "modes",
+    "high_quality": "modes",
+}
 
 
 class ConfigError(ValueError):
@@ -62,7 +77,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.g_norm = "batch"  # 'batch' or 'none'.
     c.model.d_norm = "none"  # 'batch' or 'none'.
     c.model.bn_mode = "sync"  # BatchNorm statistics over the global batch, or per device.
-    c.model.conv_impl = "phase"  # Transposed convolutions: 'phase' (fast on CPU) or 'xla'.
+    c.model.conv_impl = "auto"  # Transposed convs: "auto" (phase where it pays), "phase", "xla".
     c.model.dtype = "float32"  # Compute dtype; params and optimizer states stay float32.
 
     c.loss = ml_collections.ConfigDict()
@@ -97,8 +112,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval.batch_size = 500
     c.eval.features = "classifier"  # 'classifier' (dataset's own) or 'inception'.
     c.eval.inception_weights = ""  # Path to pt_inception-2015-12-05-6726825d.pth.
+    # Any of EVAL_METRICS; 'modes' is mode counting (toy 2-D data: the only metric; stacked_mnist).
     c.eval.metrics = ("fid", "kid", "is", "prdc")
-    c.eval.primary = "fid"  # Best checkpoint is kept by this metric (lower is better).
+    c.eval.primary = "fid"  # Best checkpoint is kept by this result (a key of EVAL_RESULTS).
+    c.eval.prdc_k = 5  # Nearest neighbours for precision/recall/density/coverage (StudioGAN: 5).
     return c
 
 
@@ -225,12 +242,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "eval.batch_size",
     ):
         _at_least(flat, key, 1)
-    unknown = sorted(set(flat["eval.metrics"]) - set(EVAL_METRICS))
-    if unknown:
+    metrics = tuple(flat["eval.metrics"])
+    unknown = sorted(set(metrics) - set(EVAL_METRICS))
+    if unknown or not metrics:
         raise ConfigError(
-            f"eval.metrics has unknown metric(s) {unknown}: choose from {', '.join(EVAL_METRICS)}"
+            f"eval.metrics={metrics!r} has unknown metric(s) {unknown or 'none given'}: choose "
+            f"one or more of {', '.join(EVAL_METRICS)}"
         )
-    _choice(flat, "eval.primary", EVAL_METRICS)
+    _choice(flat, "eval.primary", tuple(EVAL_RESULTS))
+    producer = EVAL_RESULTS[flat["eval.primary"]]
+    if producer not in metrics:
+        raise ConfigError(
+            f"eval.primary={flat['eval.primary']!r} is computed by metric {producer!r}, which "
+            f"eval.metrics={metrics!r} does not include"
+        )
+    _at_least(flat, "eval.prdc_k", 1)
+    if "prdc" in metrics and flat["eval.num_samples"] <= flat["eval.prdc_k"]:
+        raise ConfigError(
+            f"eval.num_samples={flat['eval.num_samples']} must exceed eval.prdc_k="
+            f"{flat['eval.prdc_k']} for metric 'prdc'"
+        )
 
 
 def changed_keys(saved: dict, current: ml_collections.ConfigDict) -> list[str]:

