@@ -24,4 +24,5 @@ def get_config(arg: str | None = None):
     c.train.log_every_steps = 50
     c.train.sample_every_steps = 500
     c.train.checkpoint_every_steps = 500
+    c.eval.every_steps = 1500  # Classifier FID/KID/IS/PRDC of 10k samples; keeps the best.
     return experiment_arg(c, arg)

@@ -129,6 +129,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.train.num_steps = 4
     c.train.log_every_steps = c.train.sample_every_steps = c.train.checkpoint_every_steps = 2
     c.train.num_sample_images = 4
+    c.eval.every_steps = 0
     c.eval.num_samples = 64
     c.eval.batch_size = 32
     return c

@@ -23,7 +23,6 @@ that cannot be read, is an error naming the file, never silently reused.
 """
 
 import hashlib
-import json
 import os
 import pathlib
 import re
@@ -34,7 +33,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, sampling
+from jaxgan import data, sampling, writers
 from jaxgan.data import toy2d
 from jaxgan.metrics import classifier, frechet, inception_score, kid, mode_counting, prdc, stats
 from jaxgan.metrics import features as features_lib
@@ -229,15 +228,6 @@ def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
     return evaluator
 
 
-def write_json(path: pathlib.Path, record: dict) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:
     """Evaluates the latest or best checkpoint of `workdir` and writes <workdir>/eval.json."""
     from jaxgan import train  # Lazy: train imports this module to evaluate during training.
@@ -249,5 +239,5 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "l
     results = evaluator(state)
     record = {**results, **evaluator.info, "step": int(state.step), "which": which}
     if jax.process_index() == 0:
-        write_json(pathlib.Path(workdir) / "eval.json", record)
+        writers.write_json(pathlib.Path(workdir) / "eval.json", record)
     return record

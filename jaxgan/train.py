@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from jaxgan import checkpoint, data, images, parallel, sampling, writers
+from jaxgan import checkpoint, data, evaluate, images, parallel, sampling, writers
 from jaxgan import config as config_lib
 from jaxgan import state as state_lib
 from jaxgan.steps import make_train_step
@@ -95,13 +95,6 @@ def make_iterator(config: ml_collections.ConfigDict, *, start_step: int = 0):
     )
 
 
-def _sample_picture(sampler, state, config, z, reference):
-    samples = np.asarray(
-        jax.device_get(sampler(state_lib.sampling_params(state, config), state.g_state, z))
-    )
-    return images.picture(samples, reference)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
     """Trains until `config.train.num_steps`, resuming from `workdir`'s latest checkpoint."""
     config_lib.validate(config)
@@ -154,11 +147,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         out_shardings=(repl, repl),
         donate_argnums=0,
     )
-    sampler = sampling.make_sampler(config, shape)
-    fixed_z = sampling.latents(
-        config, jax.random.fold_in(jax.random.PRNGKey(config.seed), 1), t.num_sample_images
-    )
-    reference = data.toy_means(config.data) if len(shape) == 1 else None
+    draw_samples = _sample_drawer(config, shape)
+    evaluation = _Evaluation(config, shape, workdir, start) if config.eval.every_steps else None
+    due = lambda every: step % every == 0 or step == t.num_steps
 
     compiled = None
     saved_step = latest
@@ -196,19 +187,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
                 if pending is not None:
                     check_finite(pending, step - 1)
                 pending = metrics
-                if step % t.log_every_steps == 0 or step == t.num_steps:
-                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    rate = throughput.read(step)
-                    values["steps_per_sec"] = rate
-                    values["images_per_sec"] = rate * t.batch_size
-                    writer.scalars(step, values)
-                    writer.progress(step, values, rate)
-                if step % t.sample_every_steps == 0 or step == t.num_steps:
-                    with throughput.excluded():
-                        picture = _sample_picture(sampler, state, config, fixed_z, reference)
-                        writer.samples(step, picture)
+                row = {}
+                if due(t.log_every_steps):
+                    row = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    row["steps_per_sec"] = throughput.read(step)
+                    row["images_per_sec"] = row["steps_per_sec"] * t.batch_size
+                    writer.progress(step, row, row["steps_per_sec"])
+                with throughput.excluded():
+                    if due(t.sample_every_steps):
+                        writer.samples(step, draw_samples(state))
+                    if evaluation is not None and due(config.eval.every_steps):
+                        row.update(evaluation(step, state, iterator))
+                if row:
+                    writer.scalars(step, row)
                 preempt = _preemption_requested(sigterm, step)
-                if step % t.checkpoint_every_steps == 0 or step == t.num_steps or preempt:
+                if due(t.checkpoint_every_steps) or preempt:
                     check_finite(pending, step)
                     pending = None
                     with throughput.excluded():
@@ -222,6 +215,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     finally:
         ckpt.wait()
         ckpt.close()
+        if evaluation is not None:
+            evaluation.close()
         writer.close()
     if compiled is not None:
         seconds = time.perf_counter() - loop_began
@@ -233,6 +228,64 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
             (step - start) / seconds,
         )
     return state
+
+
+def _sample_drawer(config, shape):
+    """state -> the sample grid (or 2-D scatter) of a fixed latent batch, as a uint8 picture."""
+    sampler = sampling.make_sampler(config, shape)
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+    z = sampling.latents(config, key, config.train.num_sample_images)
+    reference = data.toy_means(config.data) if len(shape) == 1 else None
+
+    def draw(state):
+        params = state_lib.sampling_params(state, config)
+        samples = np.asarray(jax.device_get(sampler(params, state.g_state, z)))
+        return images.picture(samples, reference)
+
+    return draw
+
+
+class _Evaluation:
+    """Evaluation during training: results as `eval/<name>` scalars, and the best checkpoint.
+
+    The best value so far is read back from metrics.jsonl on resume (its rows past the restored
+    step are already gone), so the best checkpoint is only replaced by a better evaluation.
+    """
+
+    def __init__(self, config, shape, workdir, start_step: int):
+        self.config = config
+        self.evaluator = evaluate.make_evaluator(config, shape)
+        self.key = f"eval/{config.eval.primary}"
+        directory = pathlib.Path(workdir) / CHECKPOINT_DIRS["best"]
+        self.best = checkpoint.Checkpointer(directory, max_to_keep=1)
+        rows = writers.read_rows(pathlib.Path(workdir) / "metrics.jsonl")
+        self.best_value = None
+        for row in rows:
+            earlier = row.get("step", 0) <= start_step and self.key in row
+            if earlier and evaluate.better(config.eval.primary, row[self.key], self.best_value):
+                self.best_value = row[self.key]
+
+    def __call__(self, step: int, state, iterator) -> dict:
+        began = time.perf_counter()
+        results = self.evaluator(state)
+        logging.info(
+            "evaluation at step %d (%.1fs): %s",
+            step,
+            time.perf_counter() - began,
+            " ".join(f"{k}={v:.4g}" for k, v in results.items()),
+        )
+        value = results.get(self.config.eval.primary)
+        if evaluate.better(self.config.eval.primary, value, self.best_value):
+            self.best_value = value
+            self.best.wait()
+            if step in self.best.manager.all_steps():
+                self.best.manager.delete(step)  # Re-evaluated after a resume: same state.
+            self.best.save(step, state, iterator, self.config)
+        return {f"eval/{k}": v for k, v in results.items()}
+
+    def close(self):
+        self.best.wait()
+        self.best.close()
 
 
 CHECKPOINT_DIRS = {"latest": "checkpoints", "best": "best_checkpoint"}

@@ -24,20 +24,31 @@ def quiet_library_logs() -> None:
     )
 
 
+def write_json(path, value: dict) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of a metrics.jsonl, skipping a line torn by a kill."""
+    path = pathlib.Path(path)
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        with contextlib.suppress(json.JSONDecodeError):
+            rows.append(json.loads(line))
+    return rows
+
+
 def _trim_jsonl(path: pathlib.Path, last_step: int) -> None:
-    """Keeps rows with step <= last_step (and drops a torn last line), atomically."""
+    """Keeps rows with step <= last_step, atomically."""
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # A line cut short by a kill.
-        if row.get("step", 0) <= last_step:
-            kept.append(line)
+    kept = [row for row in read_rows(path) if row.get("step", 0) <= last_step]
     tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
     tmp.replace(path)
 
 
@@ -98,11 +109,8 @@ class Writer:
         self._tb.add_image("samples", picture, int(step), dataformats="HWC")
 
     def write_json(self, name: str, value: dict) -> None:
-        if not self.enabled:
-            return
-        tmp = self.workdir / f"{name}.tmp"
-        tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.workdir / name)
+        if self.enabled:
+            write_json(self.workdir / name, value)
 
     def close(self) -> None:
         if self.enabled:

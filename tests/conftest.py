@@ -28,6 +28,15 @@ def cache_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def mnist_classifier(cache_dir):
+    """The embedded-MNIST evaluation classifier, trained once per session (~1 minute)."""
+    from jaxgan import data
+    from jaxgan.metrics import classifier
+
+    return classifier.load_or_train(data.default_config())
+
+
 @pytest.fixture
 def smoke_config():
     """Loads an experiment's tiny 'smoke' variant: smoke_config('dcgan')."""

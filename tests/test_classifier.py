@@ -15,9 +15,8 @@ def _digits_config():
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """The session's classifier (trained on first use in the test cache dir, ~1 minute)."""
-    return classifier.load_or_train(_digits_config())
+def trained(mnist_classifier):
+    return mnist_classifier
 
 
 @pytest.fixture(scope="module")

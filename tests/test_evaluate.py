@@ -21,9 +21,8 @@ IMAGE_RESULTS |= {"coverage"}
 
 
 @pytest.fixture(scope="module")
-def trained_classifier():
-    """Trains (first time in the session's cache) or loads the embedded-MNIST classifier."""
-    return classifier.load_or_train(data.default_config())
+def trained_classifier(mnist_classifier):
+    return mnist_classifier
 
 
 # ------------------------------------------------------------------------ better / config
