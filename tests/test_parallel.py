@@ -90,9 +90,16 @@ WORKER = textwrap.dedent(
         return result
 
     def compute_dtypes(fn, run_):
-        # Result dtypes of the convolutions and matrix products in the step's jaxpr, and count.
-        text = str(jax.make_jaxpr(fn)(run_["states"][0], run_["batches"][0]))
-        ops = re.findall(r"(\w+)\[[^\]]*\] = (?:conv_general_dilated|dot_general)\[", text)
+        # Result dtypes of the convolutions and matrix products in the step's jaxpr, and count;
+        # BatchNorm statistics are float32 dots by design and must stay so.
+        jaxpr = jax.make_jaxpr(fn)(run_["states"][0], run_["batches"][0])
+        text = jaxpr.pretty_print(name_stack=True)
+        found = re.findall(
+            r"(\w+)\[[^\]]*\] = (?:conv_general_dilated|dot_general)\[\s*# \[(.*)\]", text
+        )
+        stats = {t for t, scope in found if "batchnorm_moments" in scope}
+        assert stats <= {"f32"}, f"BatchNorm statistics computed in {stats}"
+        ops = [t for t, scope in found if "batchnorm_moments" not in scope]
         return sorted(set(ops)), len(ops)
 
     def startup_error(c, workdir):

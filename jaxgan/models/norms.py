@@ -12,6 +12,22 @@ import jax
 import jax.numpy as jnp
 
 
+def group_moments(grouped: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean and (biased) variance of each group [G, ...] -> [G, C], per feature (last axis).
+
+    Written as dots with a 1/n vector: XLA:CPU rewrites long reductions into slow reduce-window
+    loops (for accuracy), while a dot is one fast GEMV, and so is its gradient. About 9% of a
+    DCGAN-28 step on 2 cores.
+    """
+    with jax.named_scope("batchnorm_moments"):
+        groups, features = grouped.shape[0], grouped.shape[-1]
+        flat = grouped.reshape(groups, -1, features)
+        weights = jnp.full((flat.shape[1],), 1.0 / flat.shape[1], flat.dtype)
+        mean = jnp.einsum("gnc,n->gc", flat, weights)
+        centered = flat - mean[:, None]
+        return mean, jnp.einsum("gnc,n->gc", centered * centered, weights)
+
+
 class BatchNorm(nn.Module):
     groups: int = 1
     momentum: float = 0.9
@@ -29,14 +45,13 @@ class BatchNorm(nn.Module):
             if x.shape[0] % self.groups:
                 raise ValueError(f"batch {x.shape[0]} does not split into {self.groups} groups")
             grouped = x.astype(jnp.float32).reshape((self.groups, -1) + x.shape[1:])
-            axes = tuple(range(1, grouped.ndim - 1))
-            mean = jnp.mean(grouped, axis=axes, keepdims=True)
-            var = jnp.mean(jnp.square(grouped - mean), axis=axes, keepdims=True)
+            mean, var = group_moments(grouped)
             if not self.is_initializing():
-                m, all_but_features = self.momentum, tuple(range(grouped.ndim - 1))
-                ra_mean.value = m * ra_mean.value + (1 - m) * jnp.mean(mean, all_but_features)
-                ra_var.value = m * ra_var.value + (1 - m) * jnp.mean(var, all_but_features)
-            y = (grouped - mean) * jax.lax.rsqrt(var + self.epsilon)
+                m = self.momentum
+                ra_mean.value = m * ra_mean.value + (1 - m) * jnp.mean(mean, 0)
+                ra_var.value = m * ra_var.value + (1 - m) * jnp.mean(var, 0)
+            shape = (self.groups,) + (1,) * (grouped.ndim - 2) + (features,)
+            y = (grouped - mean.reshape(shape)) * jax.lax.rsqrt(var.reshape(shape) + self.epsilon)
             y = y.reshape(x.shape)
         else:
             y = (x.astype(jnp.float32) - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon)
