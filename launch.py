@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import jaxgan
-from jaxgan import checkpoint, modes, parallel, train, writers
+from jaxgan import checkpoint, modes, parallel, train, writers, xla_defaults
 from jaxgan import config as config_lib
 
 EXIT_BAD_INPUT = 2
@@ -67,6 +67,7 @@ def parse_flags(argv):
 
 
 def main(argv):
+    xla_defaults.apply()
     writers.quiet_library_logs()
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}")

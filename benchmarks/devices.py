@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from jaxgan import xla_defaults
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -87,6 +89,7 @@ def _median(values) -> float:
 
 
 def main():
+    xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default="1,2", help="comma-separated device counts")
     parser.add_argument("--batch_size", type=int, default=64, help="global batch")

@@ -1,16 +1,19 @@
 """What the training loop costs beyond the bare train step, at the default logging intervals.
 
 Runs `launch.py` on the default DCGAN experiment for `--steps` steps (input pipeline, metrics.jsonl
-and TensorBoard every 50 steps, sample grids and checkpoints every 500, progress lines) and reads
-the loop's own steps/s from its last log line; times the bare compiled step on a fixed batch before
-and after, in this process; prints the loop's overhead as a fraction of its time.
+and TensorBoard every 50 steps, sample grids and checkpoints every 500, progress lines; evaluation
+off: it is timed by benchmarks/evaluation.py) and reads
+the loop's own steps/s (compile excluded) from its last log line; times the bare compiled step on
+a fixed batch in this process; alternates the two (ABBA) for --rounds rounds and prints the loop's
+overhead, from the medians, as a fraction of its time.
 
-    python benchmarks/loop_overhead.py [--steps 1000]
+    python benchmarks/loop_overhead.py [--steps 500] [--rounds 4]
 """
 
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,14 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import ROOT, time_step  # noqa: E402
 
 from jaxgan import config as config_lib  # noqa: E402
+from jaxgan import xla_defaults  # noqa: E402
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    args = parser.parse_args()
-    config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan.py"))
-    bare = [time_step(config, seconds=10.0)["step_ms"]]
+def loop_ms(steps: int) -> float:
+    """ms per step of launch.py's loop (compile excluded) on a fresh workdir."""
     with tempfile.TemporaryDirectory() as workdir:
         done = subprocess.run(
             [
@@ -34,7 +34,8 @@ def main():
                 os.path.join(ROOT, "launch.py"),
                 "--config=experiments/dcgan.py",
                 f"--workdir={workdir}",
-                f"--config.train.num_steps={args.steps}",
+                f"--config.train.num_steps={steps}",
+                "--config.eval.every_steps=0",
             ],
             cwd=ROOT,
             capture_output=True,
@@ -43,15 +44,30 @@ def main():
     match = re.search(r"loop: steps \d+-\d+ in ([\d.]+)s, ([\d.]+) steps/s", done.stderr)
     if done.returncode or not match:
         sys.exit(f"training failed:\n{done.stderr[-3000:]}")
-    bare.append(time_step(config, seconds=10.0)["step_ms"])
-    loop_ms = 1e3 / float(match.group(2))
-    bare_ms = min(bare)
-    print(f"bare step: {bare[0]:.1f} / {bare[1]:.1f} ms (before / after the loop)")
+    return 1e3 / float(match.group(2))
+
+
+def main():
+    xla_defaults.apply()  # The same XLA flags as launch.py.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500, help="loop steps per round")
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan.py"))
+    bare, loop = [], []
+    for i in range(args.rounds):  # Interleaved ABBA: the machine's load drifts over minutes.
+        for which in ("bare", "loop") if i % 2 == 0 else ("loop", "bare"):
+            if which == "bare":
+                bare.append(time_step(config, seconds=8.0)["step_ms"])
+            else:
+                loop.append(loop_ms(args.steps))
+    print("bare step ms: " + ", ".join(f"{b:.1f}" for b in bare))
     print(
-        f"loop: {args.steps} steps in {float(match.group(1)):.1f}s = {loop_ms:.1f} ms/step "
-        "with data, logs every 50, samples and checkpoints every 500"
+        "loop ms/step: " + ", ".join(f"{x:.1f}" for x in loop) + f" ({args.steps} steps each, "
+        "data, logs every 50, samples and checkpoints every 500)"
     )
-    print(f"loop overhead: {100 * (1 - bare_ms / loop_ms):.1f}% of the loop's time")
+    b, x = statistics.median(bare), statistics.median(loop)
+    print(f"loop overhead: {100 * (1 - b / x):.1f}% of the loop's time (medians {b:.1f} / {x:.1f})")
 
 
 if __name__ == "__main__":

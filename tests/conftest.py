@@ -7,17 +7,23 @@ import sys
 
 import pytest
 
+from jaxgan import xla_defaults
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # LLVM -O0 for the tests' tiny programs: XLA:CPU otherwise spends most of each compile optimising
 # the random-number code (init 14 s -> 2.5 s). Set before JAX starts, so in-process tests get it
 # too; subprocesses inherit it. Benchmarks and real runs keep the default.
+# jaxgan's own XLA defaults on top, as launch.py applies them: tests check what users run.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+xla_defaults.apply()
 
 
 def xla_flags(devices: int) -> dict:
     """Environment for a subprocess with `devices` forced CPU devices, compiled fast."""
-    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
+    environ = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
+    xla_defaults.apply(environ)
+    return environ
 
 
 @pytest.fixture(scope="session", autouse=True)
