@@ -20,9 +20,9 @@ def get_config(arg: str | None = None):
     c.optim.g_lr = c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5
     c.train.batch_size = 64
-    c.train.num_steps = 3000
+    c.train.num_steps = 5000
     c.train.log_every_steps = 50
     c.train.sample_every_steps = 500
     c.train.checkpoint_every_steps = 500
-    c.eval.every_steps = 1500  # Classifier FID/KID/IS/PRDC of 10k samples; keeps the best.
+    c.eval.every_steps = 1000  # Classifier FID/KID/IS/PRDC of 10k samples; keeps the best.
     return experiment_arg(c, arg)

@@ -115,7 +115,7 @@ def default_config() -> ml_collections.ConfigDict:
     # Any of EVAL_METRICS; 'modes' is mode counting (toy 2-D data: the only metric; stacked_mnist).
     c.eval.metrics = ("fid", "kid", "is", "prdc")
     c.eval.primary = "fid"  # Best checkpoint is kept by this result (a key of EVAL_RESULTS).
-    c.eval.prdc_k = 5  # Nearest neighbours for precision/recall/density/coverage (StudioGAN: 5).
+    c.eval.prdc_k = 3  # k-NN radii for precision/recall/density/coverage (Kynkaanniemi et al.: 3).
     return c
 
 

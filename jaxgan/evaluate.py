@@ -121,7 +121,7 @@ def _real_features(config, extractor, num: int) -> dict:
 # ------------------------------------------------------------------------ metrics
 
 
-def image_metrics(fake: dict, reference: dict, metrics, prdc_k: int = 5) -> dict[str, float]:
+def image_metrics(fake: dict, reference: dict, metrics, prdc_k: int = 3) -> dict[str, float]:
     """The results of `metrics` for fake {'pool', 'logits'} against reference {'mu', 'sigma',
     'features'} (see module doc); 'modes' reads the stacked-MNIST joint digit logits."""
     out = {}

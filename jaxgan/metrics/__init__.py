@@ -4,7 +4,7 @@
     fid = fid_from_features(real, fake)                    # or frechet_distance(mu1, s1, mu2, s2)
     kid_mean, kid_std = kid_from_features(real, fake)
     is_mean, is_std = inception_score(logits)
-    prdc(real, fake, k=5)     # {'precision', 'recall', 'density', 'coverage'}
+    prdc(real, fake, k=3)     # {'precision', 'recall', 'density', 'coverage'}
     count_modes(points, ring_means(), std)   count_stacked_modes(digits)
     extractor = make_extractor(config, shape); out = extract(extractor, images)
     trained = load_classifier(config.data)   # the dataset's cached classifier (trained once)
