@@ -20,11 +20,11 @@ DEFAULTS = {"--xla_cpu_experimental_ynn_fusion_type": "-individual_convolution"}
 
 def apply(environ=os.environ) -> str:
     """Adds each default flag the user has not set to XLA_FLAGS; returns the resulting value."""
-    if xla_bridge.backends_are_initialized():
-        message = "jaxgan.xla_defaults.apply() after JAX started: XLA_FLAGS has no effect now"
-        warnings.warn(message, stacklevel=2)
     flags = environ.get("XLA_FLAGS", "").split()
     given = {flag.split("=", 1)[0] for flag in flags}
-    flags += [f"{name}={value}" for name, value in DEFAULTS.items() if name not in given]
-    environ["XLA_FLAGS"] = " ".join(flags)
+    added = [f"{name}={value}" for name, value in DEFAULTS.items() if name not in given]
+    if added and environ is os.environ and xla_bridge.backends_are_initialized():
+        message = f"jaxgan.xla_defaults.apply() after JAX started: {added} take no effect now"
+        warnings.warn(message, stacklevel=2)
+    environ["XLA_FLAGS"] = " ".join(flags + added)
     return environ["XLA_FLAGS"]

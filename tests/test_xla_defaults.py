@@ -34,9 +34,13 @@ def test_importing_launch_leaves_jax_unstarted_so_its_flags_take_effect():
     assert done.stdout.strip() == "False"
 
 
-def test_applying_after_jax_started_warns(recwarn):
+def test_adding_flags_after_jax_started_warns(recwarn, monkeypatch):
     import jax.numpy as jnp
 
     jnp.ones(1).block_until_ready()
-    xla_defaults.apply({})
-    assert "no effect" in str(recwarn.pop(UserWarning).message)
+    xla_defaults.apply()  # Already set (by conftest): nothing to add, nothing to say.
+    xla_defaults.apply({})  # Another process's environment: fine.
+    assert not recwarn.list
+    monkeypatch.setenv("XLA_FLAGS", "")
+    xla_defaults.apply()
+    assert "take no effect now" in str(recwarn.pop(UserWarning).message)
