@@ -26,12 +26,13 @@ import ml_collections
 import numpy as np
 
 from jaxgan.data import pipeline, toy2d
-from jaxgan.data.spec import DataError, DataSpec, cache_root, check_options
+from jaxgan.data.spec import DataError, DataSpec, cache_lock, cache_root, check_options
 
 __all__ = [
     "DATASETS",
     "DataError",
     "DataSpec",
+    "cache_lock",
     "cache_root",
     "default_config",
     "describe",

@@ -13,8 +13,6 @@ Preparation runs once, under a file lock so that several processes on one machin
 together; later runs only open the files.
 """
 
-import contextlib
-import fcntl
 import functools
 import gzip
 import importlib.util
@@ -25,7 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgan.data import pipeline, transforms
-from jaxgan.data.spec import DataError, DataSpec, cache_root, image_shape
+from jaxgan.data.spec import DataError, DataSpec, cache_lock, cache_root, image_shape
 
 NAME = "embedded_mnist"
 SHAPE = (28, 28, 1)
@@ -96,22 +94,12 @@ def data_dir(cfg: ml_collections.ConfigDict) -> pathlib.Path:
     return cache_root(cfg) / "tensorflow_datasets"
 
 
-@contextlib.contextmanager
-def _locked(path: pathlib.Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def prepare(cfg: ml_collections.ConfigDict) -> EmbeddedMnist:
     """The builder over prepared files, preparing them first if no process has yet."""
     root = data_dir(cfg)
     if not EmbeddedMnist(data_dir=root).is_prepared():
         root.mkdir(parents=True, exist_ok=True)
-        with _locked(root / f"{NAME}.lock"):
+        with cache_lock(root / f"{NAME}.lock"):
             builder = EmbeddedMnist(data_dir=root)  # Re-check: another process may have won.
             if not builder.is_prepared():
                 tfds.disable_progress_bar()  # One log line instead of progress bars.

@@ -1,5 +1,7 @@
 """What a dataset delivers (DataSpec) and the config checks every dataset shares."""
 
+import contextlib
+import fcntl
 import os
 import pathlib
 from typing import NamedTuple
@@ -26,6 +28,17 @@ def cache_root(cfg: ml_collections.ConfigDict) -> pathlib.Path:
     """data.cache_dir, else $JAXGAN_CACHE_DIR, else ~/.cache/jaxgan."""
     root = cfg.cache_dir or os.environ.get("JAXGAN_CACHE_DIR") or "~/.cache/jaxgan"
     return pathlib.Path(root).expanduser()
+
+
+@contextlib.contextmanager
+def cache_lock(path: pathlib.Path):
+    """An exclusive lock on `path` (created if missing): one process at a time fills the cache."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _check_int(cfg, key: str, low: int) -> None:

@@ -23,7 +23,6 @@ round-off, so a slightly different network: 98.2% against 98.0%).
 """
 
 import contextlib
-import fcntl
 import functools
 import os
 import pathlib
@@ -219,16 +218,6 @@ def train_classifier(
     return params, test_accuracy(params, cfg, spec.num_classes)
 
 
-@contextlib.contextmanager
-def _locked(path: pathlib.Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def save(path: pathlib.Path, params: dict, accuracy: float, spec: data.DataSpec) -> None:
     """Writes the .npz atomically (a reader never sees a half-written file)."""
     flat = {
@@ -292,7 +281,7 @@ def load_or_train(cfg: ml_collections.ConfigDict) -> Trained:
     path = cache_path(cfg)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.with_name(path.name + ".lock")):
+        with data.cache_lock(path.with_name(path.name + ".lock")):
             if not path.exists():  # Another process may have trained it while we waited.
                 params, accuracy = train_classifier(cfg)
                 save(path, params, accuracy, spec)
