@@ -2,6 +2,7 @@
 
 A notebook's own loop needs only these:
 
+    jaxgan.xla_defaults.apply()  # launch.py's XLA flags; before JAX's first computation
     config = jaxgan.load_config("experiments/dcgan.py", "smoke")
     state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     train_step = jax.jit(jaxgan.make_train_step(config))
@@ -11,6 +12,7 @@ A notebook's own loop needs only these:
     images = jaxgan.generate(state, config, jax.random.PRNGKey(1), 16)
 """
 
+from jaxgan import xla_defaults
 from jaxgan.config import ConfigError, default_config, load_config, validate
 from jaxgan.modes import run
 from jaxgan.sampling import generate
@@ -29,4 +31,5 @@ __all__ = [
     "make_train_step",
     "run",
     "validate",
+    "xla_defaults",
 ]
