@@ -13,10 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # LLVM -O0 for the tests' tiny programs: XLA:CPU otherwise spends most of each compile optimising
 # the random-number code (init 14 s -> 2.5 s). Set before JAX starts, so in-process tests get it
 # too; subprocesses inherit it. Benchmarks and real runs keep the default.
-# jaxgan's own XLA defaults on top, as launch.py applies them: tests check what users run.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
-xla_defaults.apply()
+xla_defaults.apply()  # jaxgan's own XLA defaults on top, as launch.py applies them.
 
 
 def xla_flags(devices: int) -> dict:
