@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import xla_defaults
 from jaxgan.models import layers
 
 BATCH = 64
@@ -118,6 +119,20 @@ def grads_fn(fn):
     return grads
 
 
+def forward_backward_fn(fn):
+    """(x, kernel, ct) -> (fn(x, kernel), dx, dkernel): what a training step computes.
+
+    The output is returned so that XLA cannot drop the forward pass (a convolution's vjp does not
+    need it), which would time the backward pass alone.
+    """
+
+    def both(x, kernel, ct):
+        y, vjp = jax.vjp(fn, x, kernel)
+        return (y, *vjp(ct))
+
+    return both
+
+
 def time_interleaved(fns, args, windows, target_s):
     """Median seconds per call of each fn, timing windows of the fns in turn after a warm-up."""
     reps, todo = {}, {}
@@ -193,7 +208,7 @@ def run_layers(impls, windows, target_s, backward_only=False, drift=False):
         expected = fwd["xla"](x, kernel)
         for i in names:  # every formulation must compute the same function before it is timed
             np.testing.assert_allclose(fwd[i](x, kernel), expected, rtol=1e-4, atol=1e-4)
-        both = {i: jax.jit(grads_fn(table(kind)[i])) for i in names}
+        both = {i: jax.jit(forward_backward_fn(table(kind)[i])) for i in names}
         t_fwd = {} if backward_only else time_interleaved(fwd, (x, kernel), windows, target_s)
         t_both = time_interleaved(both, (x, kernel, ct), windows, target_s)
         ref = reference_grads_f64(kind, x, kernel, ct) if drift else None
@@ -204,7 +219,7 @@ def run_layers(impls, windows, target_s, backward_only=False, drift=False):
             row.update(fwd_gflops=flops / t_fwd[i] / 1e9 if t_fwd else None)
             row.update(fwd_bwd_gflops=3 * flops / t_both[i] / 1e9)
             if drift:
-                dx, dk = both[i](x, kernel, ct)
+                _, dx, dk = both[i](x, kernel, ct)
                 row.update(drift_dx=rel_err(dx, ref[0]), drift_dkernel=rel_err(dk, ref[1]))
             rows.append(row)
     return rows
@@ -293,6 +308,7 @@ def main():
         rows = run_layers(impls, args.windows, args.target_s, backward_only=True, drift=True)
         print(json.dumps({"peak": max(peak, matmul_gflops()), "rows": rows}))
         return
+    xla_defaults.apply()  # The same XLA flags as launch.py (the sweep sets its own per child).
     t0 = time.perf_counter()
     peak = matmul_gflops()
     rows = run_layers(impls, args.windows, args.target_s)

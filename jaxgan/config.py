@@ -77,7 +77,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.g_norm = "batch"  # 'batch' or 'none'.
     c.model.d_norm = "none"  # 'batch' or 'none'.
     c.model.bn_mode = "sync"  # BatchNorm statistics over the global batch, or per device.
-    c.model.conv_impl = "auto"  # Transposed convs: "auto" (phase where it pays), "phase", "xla".
+    c.model.conv_impl = "auto"  # Stride-2 convs of G and D: "auto", "phase", "xla".
     c.model.dtype = "float32"  # Compute dtype; params and optimizer states stay float32.
 
     c.loss = ml_collections.ConfigDict()

@@ -112,6 +112,8 @@ def _grads(module, params, x, probe):
         (layers.ConvTranspose2x, UP, (2, 7, 7, 3), 4),
         (layers.ConvTranspose2x, UP, (3, 5, 4, 2), 6),
         (layers.Conv2x, DOWN, (2, 14, 14, 3), 4),
+        (layers.Conv2x, DOWN, (2, 8, 6, 6), 4),
+        (layers.Conv2x, DOWN, (2, 8, 8, 5), 6),
         (layers.Conv2x, DOWN, (3, 7, 6, 2), 4),
     ],
 )
@@ -141,6 +143,34 @@ def test_impls_agree_on_output_and_gradients(cls, impls, shape, k):
         (y, *_grads(plain, params, x, probe)),
         reference,
     )
+
+
+@pytest.mark.parametrize("features", [3, 5])
+@pytest.mark.parametrize(
+    "cls,impls,shape",
+    [(layers.ConvTranspose2x, UP, (2, 5, 4, 6)), (layers.Conv2x, DOWN, (2, 8, 6, 6))],
+)
+def test_impls_agree_on_gradients_of_input_gradients(cls, impls, shape, features):
+    """R1 and WGAN-GP differentiate D's input gradient w.r.t. its params: every impl agrees."""
+    x = random_input(shape)
+
+    def penalty_grads(impl):
+        module = cls(features, impl=impl)
+        params = init(module, x)
+
+        def penalty(params):
+            out = lambda x: jnp.sum(jnp.tanh(module.apply({"params": params}, x)))  # noqa: E731
+            return jnp.sum(jax.grad(out)(x) ** 2)
+
+        return jax.grad(penalty)(params)
+
+    reference = penalty_grads("xla")
+    for impl in impls:
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+            penalty_grads(impl),
+            reference,
+        )
 
 
 def _plain_flax(cls, features, k, **kw):

@@ -32,7 +32,11 @@ DISCRIMINATORS = {
         hidden=tuple(cfg.d_hidden), dtype=_dtype(cfg)
     ),
     "dcgan": lambda cfg, shape, groups: DCGANDiscriminator(
-        width=cfg.d_width, norm=cfg.d_norm, bn_groups=groups, dtype=_dtype(cfg)
+        width=cfg.d_width,
+        norm=cfg.d_norm,
+        bn_groups=groups,
+        conv_impl=cfg.conv_impl,
+        dtype=_dtype(cfg),
     ),
 }
 

@@ -37,7 +37,7 @@ class DCGANGenerator(nn.Module):
     width: int = 64
     norm: str = "batch"
     bn_groups: int = 1
-    conv_impl: str = "phase"
+    conv_impl: str = "auto"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -68,6 +68,7 @@ class DCGANDiscriminator(nn.Module):
     width: int = 64
     norm: str = "none"
     bn_groups: int = 1
+    conv_impl: str = "auto"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -77,7 +78,11 @@ class DCGANDiscriminator(nn.Module):
         for i in range(n):
             norm = _norm(self.norm, self.bn_groups, self.dtype) if i > 0 else None
             h = layers.Conv2x(
-                self.width * 2**i, use_bias=norm is None, kernel_init=INIT, dtype=self.dtype
+                self.width * 2**i,
+                use_bias=norm is None,
+                impl=self.conv_impl,
+                kernel_init=INIT,
+                dtype=self.dtype,
             )(h)
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
         h = h.reshape((h.shape[0], -1))

@@ -15,14 +15,19 @@ computed:
   convolution of the input with the (k/2 x k/2) sub-kernel kernel[a0_r::2, a0_s::2]; the four
   phases are interleaved (sub-pixel convolution). Strided: 2x2 space-to-depth, then a
   (k/2 x k/2) stride-1 convolution on 4 * in channels.
-- 'auto' (transposed only, its default): 'phase', except 'xla' for fewer than 3 output features
-  (a grey-scale image layer), where the slow kernel gradient is small and 1-channel phase
-  convolutions cost more than it.
+- 'hybrid' (strided only): 'xla' forward and kernel gradient; the input gradient, which XLA
+  computes as a slow input-dilated convolution, is the transposed layer's 'auto' instead.
+- 'gemm' (transposed only): no convolution at all. One matrix product takes every input pixel to
+  its k x k output patch, and the patches overlap-add into the image (col2im). Fastest for few
+  output features (an image layer), where convolutions use the machine poorly.
+- 'auto' (the default of both): the one measured fastest for the layer's shape
+  (benchmarks/conv_ops.py and the whole DCGAN step, with jaxgan's XLA flags, 2 cores).
+  Transposed: 'gemm' up to 4 output features (grey, RGB, RGBA images; 1.7-2x the others in
+  forward + backward), 'phase' above. Strided: 'hybrid' (1.1-2x 'xla' and 1.0-1.7x 'phase' in
+  forward + backward on the DCGAN layers).
 
-Conv2x defaults to 'xla': XLA's strided convolution is fast in all three passes, and 'phase' pays
-(up to 1.6x) only with XLA's YNNPACK fusions off. One convolution with the four transposed
-sub-kernels stacked on 4 * features outputs was measured too and did not pay (see
-benchmarks/conv_ops.py).
+One convolution with the four transposed sub-kernels stacked on 4 * features outputs was measured
+too and did not pay (see benchmarks/conv_ops.py).
 
 Kernel orientation is flax's (no flipping in `lax.conv_transpose`): a PyTorch ConvTranspose2d
 weight w of shape (in, out, k, k) is `kernel = w.transpose(2, 3, 0, 1)[::-1, ::-1]`; a Conv2d
@@ -98,6 +103,34 @@ def conv_transpose_2x_phase(x: Array, kernel: Array) -> Array:
     return _interleave([_conv(x, sub, (1, 1), pad) for sub, pad in zip(subs, pads, strict=True)])
 
 
+def conv_transpose_2x_gemm(x: Array, kernel: Array) -> Array:
+    """Same function as `conv_transpose_2x_xla` from one matrix product and an overlap-add.
+
+    Kernel tap a = 2q + r (flipped to PyTorch's scatter orientation) of input pixel i lands on
+    pixel 2(i + q) + r of the uncropped output: its phase r sums the k/2 x k/2 taps (q_a, q_b),
+    each shifted by q. The phases interleave, and the padding k/2 - 1 is cropped.
+    """
+    k, _, cin, features = kernel.shape
+    n, h, w, _ = x.shape
+    c = k // 2
+    weights = kernel[::-1, ::-1].transpose(2, 0, 1, 3).reshape(cin, k * k * features)
+    taps = (x.reshape(n * h * w, cin) @ weights).reshape(n, h, w, c, 2, c, 2, features)
+    phases = []
+    for r in (0, 1):
+        for s in (0, 1):
+            shifted = [
+                jnp.pad(
+                    taps[:, :, :, qa, r, qb, s],
+                    ((0, 0), (qa, c - 1 - qa), (qb, c - 1 - qb), (0, 0)),
+                )
+                for qa in range(c)
+                for qb in range(c)
+            ]
+            phases.append(sum(shifted))
+    p = c - 1
+    return _interleave(phases)[:, p : p + 2 * h, p : p + 2 * w]
+
+
 # ---- strided convolution, 2x downsampling ---------------------------------------------------
 
 
@@ -126,26 +159,58 @@ def conv_2x_phase(x: Array, kernel: Array) -> Array:
 
 # ---- modules --------------------------------------------------------------------------------
 
-AUTO_MIN_FEATURES = 3  # 'auto' uses 'phase' from this many output features on
+AUTO_GEMM_MAX_FEATURES = 4  # ConvTranspose2x 'auto' uses 'gemm' up to this many output features
 
 
 def conv_transpose_2x_auto(x: Array, kernel: Array) -> Array:
-    """'phase' for layers with >= AUTO_MIN_FEATURES outputs, else 'xla' (measured faster there)."""
-    if kernel.shape[-1] >= AUTO_MIN_FEATURES:
-        return conv_transpose_2x_phase(x, kernel)
-    return conv_transpose_2x_xla(x, kernel)
+    """'gemm' for layers with <= AUTO_GEMM_MAX_FEATURES outputs, else 'phase' (measured fastest)."""
+    if kernel.shape[-1] <= AUTO_GEMM_MAX_FEATURES:
+        return conv_transpose_2x_gemm(x, kernel)
+    return conv_transpose_2x_phase(x, kernel)
+
+
+@jax.custom_vjp
+def conv_2x_hybrid(x: Array, kernel: Array) -> Array:
+    """`conv_2x_xla`, whose input gradient is computed as the fast transposed convolution.
+
+    That gradient is PyTorch's ConvTranspose2d of the output gradient with the same weights;
+    XLA would compute it as an input-dilated convolution, slow on CPU. The forward pass and the
+    kernel gradient stay XLA's. Inputs with an odd side keep XLA's input gradient (a transposed
+    convolution gives even sides only).
+    """
+    return conv_2x_xla(x, kernel)
+
+
+def _conv_2x_hybrid_fwd(x: Array, kernel: Array):
+    return conv_2x_xla(x, kernel), (x, kernel)
+
+
+def _conv_2x_hybrid_bwd(residuals, g: Array):
+    x, kernel = residuals
+    dkernel = jax.vjp(lambda k: conv_2x_xla(x, k), kernel)[1](g)[0]
+    if x.shape[1] % 2 or x.shape[2] % 2:
+        dx = jax.vjp(lambda x: conv_2x_xla(x, kernel), x)[1](g)[0]
+    else:  # Conv2d weight (k, k, in, out) as a ConvTranspose2d kernel: out -> in, flipped.
+        dx = conv_transpose_2x_auto(g, kernel.transpose(0, 1, 3, 2)[::-1, ::-1])
+    return dx, dkernel
+
+
+conv_2x_hybrid.defvjp(_conv_2x_hybrid_fwd, _conv_2x_hybrid_bwd)
 
 
 UP_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
     "auto": conv_transpose_2x_auto,
+    "gemm": conv_transpose_2x_gemm,
     "phase": conv_transpose_2x_phase,
     "xla": conv_transpose_2x_xla,
 }
 DOWN_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
+    "auto": conv_2x_hybrid,
+    "hybrid": conv_2x_hybrid,
     "phase": conv_2x_phase,
     "xla": conv_2x_xla,
 }
-IMPLS = tuple(UP_IMPLS)  # the names a config may choose for ConvTranspose2x
+IMPLS = ("auto", "phase", "xla")  # the names a config may choose: both layers have them
 
 
 def _lookup(table: dict, impl: str) -> Callable:
@@ -194,7 +259,7 @@ class Conv2x(nn.Module):
     features: int
     kernel_size: int = 4
     use_bias: bool = True
-    impl: str = "xla"
+    impl: str = "auto"
     dtype: jnp.dtype | None = None
     param_dtype: jnp.dtype = jnp.float32
     kernel_init: Callable = nn.initializers.lecun_normal()
