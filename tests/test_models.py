@@ -101,3 +101,37 @@ def test_batchnorm_matches_flax_batchnorm_in_output_gradients_and_statistics():
     assert len(got_leaves) == len(want_leaves) == 5  # d scale, d bias, d x, mean, var
     for a, b in zip(got_leaves, want_leaves, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_impl_reaches_both_models_and_keeps_their_function():
+    """model.conv_impl picks how G's and D's stride-2 convs compute, never what they compute."""
+    config = config_lib.default_config()
+    config.model.g_width = config.model.d_width = 8
+    z = jax.random.normal(jax.random.PRNGKey(0), (4, config.model.z_dim))
+    results, d_jaxprs = {}, {}
+    for impl in ("auto", "phase", "xla"):
+        config.model.conv_impl = impl
+        g, d = build_models(config, (28, 28, 1))
+        g_vars = g.init(jax.random.PRNGKey(1), z, train=False)
+        d_vars = d.init(jax.random.PRNGKey(2), jnp.zeros((1, 28, 28, 1)), train=False)
+
+        def score(g_params, d_params, g=g, d=d, g_vars=g_vars, d_vars=d_vars):
+            images = g.apply({**g_vars, "params": g_params}, z, train=False)
+            return jnp.sum(jnp.tanh(d.apply({**d_vars, "params": d_params}, images, train=False)))
+
+        results[impl] = jax.value_and_grad(score, argnums=(0, 1))(
+            g_vars["params"], d_vars["params"]
+        )
+        d_jaxprs[impl] = str(
+            jax.make_jaxpr(lambda x, d=d, v=d_vars: d.apply(v, x, train=False))(
+                jnp.zeros((2, 28, 28, 1))
+            )
+        )
+    for impl in ("auto", "phase"):
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+            results[impl],
+            results["xla"],
+        )
+    # D's 'auto' is the hybrid with its own gradient; 'xla' is XLA's convolution alone.
+    assert "custom_vjp" in d_jaxprs["auto"] and "custom_vjp" not in d_jaxprs["xla"]

@@ -157,7 +157,7 @@ def conv_2x_phase(x: Array, kernel: Array) -> Array:
     return y[:, : h // 2, : w // 2]  # odd sides: the last block row/column is padding only
 
 
-# ---- modules --------------------------------------------------------------------------------
+# ---- per-shape choice, and the strided convolution with the transposed one as its gradient ---
 
 AUTO_GEMM_MAX_FEATURES = 4  # ConvTranspose2x 'auto' uses 'gemm' up to this many output features
 
@@ -167,6 +167,11 @@ def conv_transpose_2x_auto(x: Array, kernel: Array) -> Array:
     if kernel.shape[-1] <= AUTO_GEMM_MAX_FEATURES:
         return conv_transpose_2x_gemm(x, kernel)
     return conv_transpose_2x_phase(x, kernel)
+
+
+def _swap_in_out(kernel: Array) -> Array:
+    """A Conv2d kernel (k, k, in, out) as the ConvTranspose2d kernel of its adjoint, and back."""
+    return kernel.transpose(0, 1, 3, 2)[::-1, ::-1]
 
 
 @jax.custom_vjp
@@ -190,8 +195,8 @@ def _conv_2x_hybrid_bwd(residuals, g: Array):
     dkernel = jax.vjp(lambda k: conv_2x_xla(x, k), kernel)[1](g)[0]
     if x.shape[1] % 2 or x.shape[2] % 2:
         dx = jax.vjp(lambda x: conv_2x_xla(x, kernel), x)[1](g)[0]
-    else:  # Conv2d weight (k, k, in, out) as a ConvTranspose2d kernel: out -> in, flipped.
-        dx = conv_transpose_2x_auto(g, kernel.transpose(0, 1, 3, 2)[::-1, ::-1])
+    else:
+        dx = conv_transpose_2x_auto(g, _swap_in_out(kernel))
     return dx, dkernel
 
 
@@ -211,6 +216,9 @@ DOWN_IMPLS: dict[str, Callable[[Array, Array], Array]] = {
     "xla": conv_2x_xla,
 }
 IMPLS = ("auto", "phase", "xla")  # the names a config may choose: both layers have them
+
+
+# ---- modules --------------------------------------------------------------------------------
 
 
 def _lookup(table: dict, impl: str) -> Callable:
