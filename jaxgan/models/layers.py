@@ -181,7 +181,8 @@ def conv_2x_hybrid(x: Array, kernel: Array) -> Array:
     That gradient is PyTorch's ConvTranspose2d of the output gradient with the same weights;
     XLA would compute it as an input-dilated convolution, slow on CPU. The forward pass and the
     kernel gradient stay XLA's. Inputs with an odd side keep XLA's input gradient (a transposed
-    convolution gives even sides only).
+    convolution gives even sides only). Reverse mode to any order works (R1, WGAN-GP); forward
+    mode (`jax.jvp`, `jax.jacfwd`) does not go through a custom VJP: use impl 'xla' for that.
     """
     return conv_2x_xla(x, kernel)
 
