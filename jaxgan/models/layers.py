@@ -22,8 +22,8 @@ computed:
   output features (an image layer), where convolutions use the machine poorly.
 - 'auto' (the default of both): the one measured fastest for the layer's shape
   (benchmarks/conv_ops.py and the whole DCGAN step, with jaxgan's XLA flags, 2 cores).
-  Transposed: 'gemm' up to 4 output features (grey, RGB, RGBA images; 1.7-2x the others in
-  forward + backward), 'phase' above. Strided: 'hybrid' (1.1-2x 'xla' and 1.0-1.7x 'phase' in
+  Transposed: 'gemm' up to 4 output features (grey, RGB, RGBA images; 1.6-2.9x the others in
+  forward + backward), 'phase' above. Strided: 'hybrid' (1.2-1.7x 'xla' and 1.1-1.3x 'phase' in
   forward + backward on the DCGAN layers).
 
 One convolution with the four transposed sub-kernels stacked on 4 * features outputs was measured
