@@ -3,7 +3,8 @@
 For every stride-2 layer of both models and every impl in `jaxgan.models.layers`, prints the median
 time of the forward pass and of forward + backward (gradients w.r.t. input and kernel), the GFLOP/s
 against the analytical count (2 * MACs forward, 3x that for forward + backward) and the percentage
-of a float32 2048x2048 matmul measured in the same run. Impls are timed in interleaved windows, so
+of the float32 2048x2048 matmul peak measured in the same run, as throughput.py measures it (numpy
+and jax, before and after: the best). Impls are timed in interleaved windows, so
 their ratios are fair even on a shared machine.
 
     /tmp/venv/bin/python benchmarks/conv_ops.py [--impls phase,xla] [--json out.json]
@@ -28,8 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import xla_defaults
-from jaxgan.models import layers
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput import matmul_peak  # noqa: E402
+
+from jaxgan import xla_defaults  # noqa: E402
+from jaxgan.models import layers  # noqa: E402
 
 BATCH = 64
 # (model, layer, kind, input side, in channels, out channels); every layer k=4, s=2, p=1.
@@ -157,6 +161,7 @@ def time_interleaved(fns, args, windows, target_s):
 
 
 def matmul_gflops(windows=5, target_s=0.1):
+    """jax's float32 2048x2048 matmul alone: how an XLA flag setting changes it (the sweep)."""
     a = jnp.asarray(np.random.default_rng(1).normal(size=(2048, 2048)), jnp.float32)
     t = time_interleaved({"mm": jax.jit(lambda a: a @ a)}, (a,), windows, target_s)["mm"]
     return 2 * 2048**3 / t / 1e9
@@ -226,7 +231,9 @@ def run_layers(impls, windows, target_s, backward_only=False, drift=False):
 
 
 def print_rows(rows, peak):
-    print(f"float32 matmul 2048^2 peak: {peak:.1f} GFLOP/s (best of start/end of the run)")
+    print(
+        f"float32 matmul 2048^2 peak: {peak:.1f} GFLOP/s (numpy and jax, start and end: the best)"
+    )
     head = f"{'model':8} {'layer':8} {'shape':18} {'impl':7} {'fwd ms':>8} {'GF/s':>6} {'%pk':>4}"
     print(head + f" {'f+b ms':>9} {'GF/s':>6} {'%pk':>4} {'f x':>6} {'f+b x':>6}")
     base = {(r["model"], r["layer"]): r for r in rows if r["impl"] == "xla"}
@@ -310,9 +317,9 @@ def main():
         return
     xla_defaults.apply()  # The same XLA flags as launch.py (the sweep sets its own per child).
     t0 = time.perf_counter()
-    peak = matmul_gflops()
+    peak = max(matmul_peak().values())
     rows = run_layers(impls, args.windows, args.target_s)
-    peak = max(peak, matmul_gflops())
+    peak = max(peak, *matmul_peak().values())
     print_rows(rows, peak)
     print(
         f"backend {jax.default_backend()}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
