@@ -15,17 +15,21 @@ import jax.numpy as jnp
 def group_moments(grouped: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean and (biased) variance of each group [G, ...] -> [G, C], per feature (last axis).
 
-    Written as dots with a 1/n vector: XLA:CPU rewrites long reductions into slow reduce-window
-    loops (for accuracy), while a dot is one fast GEMV, and so is its gradient. About 9% of a
-    DCGAN-28 step on 2 cores.
+    Written as dots of a 1/n row vector with the [G, n, C] activations: XLA:CPU rewrites long
+    reductions into slow reduce-window loops (for accuracy), while a dot is one fast GEMV, and so
+    is its gradient. The row vector goes on the left so that the activations enter the dot in
+    their own layout; on the right, XLA copies them transposed first. On 2 cores the dots saved
+    about 9% of a DCGAN-28 step, and the operand order another 5% (4.5% on DCGAN-64).
     """
     with jax.named_scope("batchnorm_moments"):
         groups, features = grouped.shape[0], grouped.shape[-1]
         flat = grouped.reshape(groups, -1, features)
-        weights = jnp.full((flat.shape[1],), 1.0 / flat.shape[1], flat.dtype)
-        mean = jnp.einsum("gnc,n->gc", flat, weights)
+        weights = jnp.full((groups, 1, flat.shape[1]), 1.0 / flat.shape[1], flat.dtype)
+        batched_row_times_matrix = (((2,), (1,)), ((0,), (0,)))
+        mean = jax.lax.dot_general(weights, flat, batched_row_times_matrix)[:, 0]
         centered = flat - mean[:, None]
-        return mean, jnp.einsum("gnc,n->gc", centered * centered, weights)
+        var = jax.lax.dot_general(weights, centered * centered, batched_row_times_matrix)[:, 0]
+        return mean, var
 
 
 class BatchNorm(nn.Module):
