@@ -3,8 +3,9 @@
 For each model, in its own subprocess (so peak RSS is its own): trace and compile time, the median
 step time over timed windows after warm-up, images/s, peak RSS, the step's FLOPs and the fraction
 of the float32 matmul peak measured in the same run (numpy and jax, before and after the models:
-the best of the four). Prints one line per model ending in `NN.N% of peak`, and `--json FILE`
-writes everything for comparisons across commits.
+the best of the four), and the page faults per step (memory each step gets from the system anew
+instead of reusing what the last step freed). Prints one line per model ending in
+`NN.N% of peak`, and `--json FILE` writes everything for comparisons across commits.
 
 FLOPs follow the usual convention: 3x the forward FLOPs of one G pass and three D passes per image
 (D on real and fake for D's update, D on fake for G's), counted from the forward jaxpr of the models
@@ -112,6 +113,7 @@ def time_step(config, seconds: float) -> dict:
     jax.block_until_ready(state)
     per_window = max(1, int(seconds / 5 / max(time.perf_counter() - began, 1e-6)))
     times = []
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(5):
         began = time.perf_counter()
         for _ in range(per_window):
@@ -119,6 +121,7 @@ def time_step(config, seconds: float) -> dict:
         jax.block_until_ready(state)
         times.append((time.perf_counter() - began) / per_window)
     step_s = float(np.median(times))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
     return {
         "batch": batch,
         "step_ms": 1e3 * step_s,
@@ -126,6 +129,7 @@ def time_step(config, seconds: float) -> dict:
         "trace_s": traced,
         "compile_s": compile_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "page_faults_per_step": faults / (5 * per_window),
         "mflop_per_image": flops_per_image / 1e6,
         "xla_mflop_per_image": xla_flops / batch / 1e6,
         "gflops": flops_per_image * batch / step_s / 1e9,
@@ -195,6 +199,7 @@ def main():
             f"{r['model']}: batch {r['batch']} | {r['step_ms']:.1f} ms/step | "
             f"{r['images_per_sec']:.0f} images/s | trace {r['trace_s']:.2f}s compile "
             f"{r['compile_s']:.2f}s | peak RSS {r['peak_rss_mb']:.0f} MB | "
+            f"{r['page_faults_per_step']:.0f} page faults/step | "
             f"{r['mflop_per_image']:.1f} MFLOP/image (XLA cost analysis "
             f"{r['xla_mflop_per_image']:.1f}) | {r['gflops']:.1f} GFLOP/s | "
             f"{r['percent_of_peak']:.1f}% of peak"
