@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import jaxgan
-from jaxgan import checkpoint, modes, parallel, train, writers, xla_defaults
+from jaxgan import checkpoint, malloc_settings, modes, parallel, train, writers, xla_defaults
 from jaxgan import config as config_lib
 
 EXIT_BAD_INPUT = 2
@@ -69,6 +69,7 @@ def parse_flags(argv):
 def main(argv):
     xla_defaults.apply()
     writers.quiet_library_logs()
+    logging.info("malloc: %s", malloc_settings.describe())
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}")
     if FLAGS.config is None:
@@ -103,4 +104,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    try:
+        malloc_settings.reexec()  # glibc reads its malloc settings at process start only.
+    except ValueError as e:
+        _fail(str(e))
     app.run(main, flags_parser=parse_flags)

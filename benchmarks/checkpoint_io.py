@@ -16,7 +16,7 @@ import time
 import jax
 import numpy as np
 
-from jaxgan import checkpoint, data, parallel, train, xla_defaults
+from jaxgan import checkpoint, data, malloc_settings, parallel, train, xla_defaults
 from jaxgan import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +53,7 @@ def measure(config, repeats: int) -> dict:
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)

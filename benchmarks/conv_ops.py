@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import matmul_peak  # noqa: E402
 
-from jaxgan import xla_defaults  # noqa: E402
+from jaxgan import malloc_settings, xla_defaults  # noqa: E402
 from jaxgan.models import layers  # noqa: E402
 
 BATCH = 64
@@ -315,6 +315,7 @@ def main():
         rows = run_layers(impls, args.windows, args.target_s, backward_only=True, drift=True)
         print(json.dumps({"peak": max(peak, matmul_gflops()), "rows": rows}))
         return
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py (the sweep sets its own per child).
     t0 = time.perf_counter()
     peak = max(matmul_peak().values())

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from jaxgan import xla_defaults
+from jaxgan import malloc_settings, xla_defaults
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -89,6 +89,7 @@ def _median(values) -> float:
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default="1,2", help="comma-separated device counts")

@@ -14,7 +14,7 @@ import time
 import jax
 
 from jaxgan import config as config_lib
-from jaxgan import evaluate, sampling, state, xla_defaults
+from jaxgan import evaluate, malloc_settings, sampling, state, xla_defaults
 from jaxgan.metrics import classifier, features
 
 
@@ -26,6 +26,7 @@ def timed(label, fn, times):
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="experiments/dcgan.py")

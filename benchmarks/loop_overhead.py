@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import ROOT, time_step  # noqa: E402
 
 from jaxgan import config as config_lib  # noqa: E402
-from jaxgan import xla_defaults  # noqa: E402
+from jaxgan import malloc_settings, xla_defaults  # noqa: E402
 
 
 def loop_ms(steps: int) -> float:
@@ -48,6 +48,7 @@ def loop_ms(steps: int) -> float:
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500, help="loop steps per round")

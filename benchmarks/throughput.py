@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from jaxgan import xla_defaults
+from jaxgan import malloc_settings, xla_defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("dcgan28", "dcgan64", "mlp")
@@ -162,6 +162,7 @@ def matmul_peak(n: int = 2048, repeats: int = 20) -> dict:
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
