@@ -293,6 +293,7 @@ def sweep(impls, windows, target_s, rounds, json_path):
 
 
 def main():
+    malloc_settings.reexec()  # The same malloc settings as launch.py (the sweep's children too).
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impls", default="", help="comma-separated impls (default: all)")
     parser.add_argument("--windows", type=int, default=5, help="timed windows per function")
@@ -315,7 +316,6 @@ def main():
         rows = run_layers(impls, args.windows, args.target_s, backward_only=True, drift=True)
         print(json.dumps({"peak": max(peak, matmul_gflops()), "rows": rows}))
         return
-    malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py (the sweep sets its own per child).
     t0 = time.perf_counter()
     peak = max(matmul_peak().values())
