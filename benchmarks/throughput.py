@@ -193,6 +193,7 @@ def main():
         f"(numpy {peak_before['numpy']:.1f} / {peak_after['numpy']:.1f}, "
         f"jax {peak_before['jax']:.1f} / {peak_after['jax']:.1f}, before / after)"
     )
+    print(f"malloc: {malloc_settings.describe()}")
     for r in results:
         r["peak_gflops"] = peak
         r["percent_of_peak"] = 100.0 * r["gflops"] / peak
@@ -208,7 +209,9 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             matmul = {"before": peak_before, "after": peak_after}
-            json.dump({"peak_gflops": peak, "matmul": matmul, "results": results}, f, indent=2)
+            malloc = malloc_settings.describe()
+            summary = {"peak_gflops": peak, "matmul": matmul, "malloc": malloc, "results": results}
+            json.dump(summary, f, indent=2)
 
 
 if __name__ == "__main__":
