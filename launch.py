@@ -6,6 +6,9 @@
       --num_samples=1000 --output=/tmp/samples.npz
   python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan --mode=evaluate
 
+It restarts itself once, first thing, with glibc malloc settings that let XLA:CPU reuse each
+step's memory (`jaxgan/malloc_settings.py`; `JAXGAN_MALLOC=system` opts out).
+
 Exit codes: 0 done; 2 bad input (config, data, checkpoint), one line on stderr; 3 training
 diverged; 75 preempted by SIGTERM after writing a checkpoint (requeue the job).
 """
