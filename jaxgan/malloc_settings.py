@@ -5,9 +5,10 @@ glibc gives big blocks (32 MiB and up) their own mmap and unmaps them at free, a
 memory at the top of the heap to the system, so every step faults its memory in again, 4 KiB at a
 time: about 12,000 page faults per DCGAN-28 step and 90,000 per DCGAN-64 step here. `TUNABLES`
 keep freed memory in the heap for reuse (no mmap, no trimming) and ask for transparent huge pages
-for what still faults in: 2-110 faults per DCGAN-28 step and 370-900 per DCGAN-64 step remain
-(glibc's per-thread arenas still map blocks over 64 MiB, and now and then unmap a heap a step
-emptied). `benchmarks/throughput.py` prints the faults per step.
+for what still faults in: 2-230 faults per DCGAN-28 step and 370-900 per DCGAN-64 step remain
+(glibc's per-thread arenas still map blocks over 64 MiB, and in some runs unmap a heap that each
+step empties: then about 2,400 per DCGAN-28 step). `benchmarks/throughput.py` prints the faults
+per step.
 
 glibc reads `GLIBC_TUNABLES` only when a process starts, so `launch.py` and the benchmarks
 re-execute themselves with it (`reexec`). The price: a process keeps its peak heap instead of

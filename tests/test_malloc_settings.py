@@ -73,8 +73,8 @@ def _dcgan28_faults_per_step(env: dict) -> float:
 def test_the_settings_let_the_dcgan_step_reuse_its_memory():
     """Without them, a DCGAN-28 step faults in ~12,000 pages of the memory the last step freed.
 
-    With them, usually 2-110 a step; about 2,300 in one of some 20 runs, when glibc unmaps a
-    per-thread heap that the step emptied (no tunable stops that), hence the bound of a third.
+    With them, usually 2-230 a step, but about 2,400 in some runs (2 of 6 here), where glibc
+    unmaps a per-thread heap that the step emptied (no tunable stops that): a bound of a third.
     """
     system = _dcgan28_faults_per_step({"JAXGAN_MALLOC": "system"})
     ours = _dcgan28_faults_per_step({})  # The benchmark restarts itself with jaxgan's settings.
