@@ -193,7 +193,8 @@ def main():
         f"(numpy {peak_before['numpy']:.1f} / {peak_after['numpy']:.1f}, "
         f"jax {peak_before['jax']:.1f} / {peak_after['jax']:.1f}, before / after)"
     )
-    print(f"malloc: {malloc_settings.describe()}")
+    malloc = malloc_settings.describe()
+    print(f"malloc: {malloc}")
     for r in results:
         r["peak_gflops"] = peak
         r["percent_of_peak"] = 100.0 * r["gflops"] / peak
@@ -209,7 +210,6 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             matmul = {"before": peak_before, "after": peak_after}
-            malloc = malloc_settings.describe()
             summary = {"peak_gflops": peak, "matmul": matmul, "malloc": malloc, "results": results}
             json.dump(summary, f, indent=2)
 
