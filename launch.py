@@ -5,6 +5,8 @@
   python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan --mode=sample \
       --num_samples=1000 --output=/tmp/samples.npz
   python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan --mode=evaluate
+  python launch.py --config=experiments/pix2pix.py --workdir=/tmp/p2p --mode=sample \
+      --source=edges/ --output=/tmp/translated.npz
 
 It restarts itself once, first thing, with glibc malloc settings that let XLA:CPU reuse each
 step's memory (`jaxgan/malloc_settings.py`; `JAXGAN_MALLOC=system` opts out).
@@ -35,6 +37,10 @@ flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do.")
 flags.DEFINE_integer("num_samples", 1000, "--mode=sample: number of samples.")
 flags.DEFINE_string("output", "samples.npz", "--mode=sample: output .npz file (key 'images').")
 flags.DEFINE_integer("seed", 0, "--mode=sample: latent seed.")
+flags.DEFINE_list("labels", None, "--mode=sample, conditional recipes: a class or a list of them.")
+flags.DEFINE_string(
+    "source", None, "--mode=sample, translation recipes: an image, a folder of them, or an .npz."
+)
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "--mode=evaluate: which one.")
 flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
 flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
@@ -49,7 +55,7 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT):
 
 def _unknown_override(argv) -> str | None:
     """The first --config.a.b=... override that names no config key, with a suggestion."""
-    known = config_lib.flatten(config_lib.default_config())
+    known = config_lib.known_keys()
     for arg in argv:
         match = re.match(r"--config\.([\w.]+)", arg)
         if match and match.group(1) not in known:
@@ -58,6 +64,13 @@ def _unknown_override(argv) -> str | None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             return f"unknown config key {key!r} in {arg!r}{hint}"
     return None
+
+
+def _labels(values) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        _fail(f"--labels={','.join(values)!r}: give class indices, e.g. --labels=3 or 1,4,7")
 
 
 def parse_flags(argv):
@@ -94,6 +107,10 @@ def main(argv):
         kwargs = {}
         if FLAGS.mode == "sample":
             kwargs = dict(num_samples=FLAGS.num_samples, output=FLAGS.output, seed=FLAGS.seed)
+            if FLAGS.labels is not None:
+                kwargs["labels"] = _labels(FLAGS.labels)
+            if FLAGS.source is not None:
+                kwargs["source"] = FLAGS.source
         elif FLAGS.mode == "evaluate":
             kwargs = dict(which=FLAGS.checkpoint)
         jaxgan.run(config, FLAGS.workdir, FLAGS.mode, **kwargs)

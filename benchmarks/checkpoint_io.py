@@ -16,16 +16,15 @@ import time
 import jax
 import numpy as np
 
-from jaxgan import checkpoint, data, malloc_settings, parallel, train, xla_defaults
+from jaxgan import checkpoint, malloc_settings, parallel, train, xla_defaults
 from jaxgan import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(config, repeats: int) -> dict:
-    shape = tuple(data.describe(config.data).shape)
     mesh = parallel.make_mesh()
-    init, abstract = train._abstract_state(config, shape, mesh)
+    init, abstract = checkpoint.abstract_state(config, mesh)
     state = jax.jit(init)(jax.random.PRNGKey(0))
     iterator = train.make_iterator(config)
     size_mb = sum(x.nbytes for x in jax.tree.leaves(state)) / 2**20

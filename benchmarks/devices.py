@@ -32,9 +32,7 @@ def worker(batch_size: int, steps: int) -> dict:
     import jax
 
     from jaxgan import config as config_lib
-    from jaxgan import parallel, train
-    from jaxgan import state as state_lib
-    from jaxgan.steps import make_train_step
+    from jaxgan import parallel, recipes, train
 
     config = config_lib.load_config(str(ROOT / "experiments" / "dcgan.py"))
     config.train.batch_size = batch_size
@@ -42,10 +40,10 @@ def worker(batch_size: int, steps: int) -> dict:
     mesh = parallel.make_mesh()
     per_device = parallel.check_batch_size(batch_size, mesh)
     repl, rows = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-    state = jax.device_put(state_lib.create_train_state(config, jax.random.PRNGKey(0)), repl)
+    state = jax.device_put(recipes.create_train_state(config, jax.random.PRNGKey(0)), repl)
     batch = parallel.to_global(next(train.make_iterator(config)), mesh)
     step = jax.jit(
-        make_train_step(config),
+        recipes.make_train_step(config),
         in_shardings=(repl, rows),
         out_shardings=(repl, repl),
         donate_argnums=0,

@@ -13,8 +13,8 @@ import time
 
 import jax
 
+from jaxgan import checkpoint, evaluate, malloc_settings, recipes, sampling, xla_defaults
 from jaxgan import config as config_lib
-from jaxgan import evaluate, malloc_settings, sampling, state, xla_defaults
 from jaxgan.metrics import classifier, features
 
 
@@ -36,7 +36,8 @@ def main():
 
     config = config_lib.load_config(args.config)
     config.eval.num_samples = args.num_samples
-    shape = state.data_shape(config)
+    _, spec = recipes.prepare(config)
+    shape = tuple(spec.shape)
     setup = {}
     cached = classifier.cache_path(config.data).exists()
     timed(
@@ -46,15 +47,13 @@ def main():
     )
     evaluator = timed(
         "make_evaluator (reference stats, compile)",
-        lambda: evaluate.make_evaluator(config, shape),
+        lambda: evaluate.make_evaluator(config),
         setup,
     )
     if args.workdir:
-        from jaxgan import train
-
-        train_state = train.restore_state(config, args.workdir)
+        train_state = checkpoint.restore_state(config, args.workdir)
     else:
-        train_state = state.create_train_state(config, jax.random.PRNGKey(0))
+        train_state = recipes.create_train_state(config, jax.random.PRNGKey(0))
     timed("first evaluation (compiles)", lambda: evaluator(train_state), setup)
     print(f"setup on {jax.devices()[0].platform}, {args.num_samples} samples of {shape}:")
     for label, seconds in setup.items():
@@ -63,9 +62,13 @@ def main():
     e = config.eval
     extractor = features.make_extractor(config, shape)
     reference = evaluate.reference_statistics(config, shape, extractor)
-    sampler = sampling.make_sampler(config, shape)
+    sampler = sampling.make_sampler(config)
     rng = evaluate.eval_rng(config)
-    warmup = sampling.generate(train_state, config, rng, e.batch_size, sampler=sampler)
+    recipe, _ = recipes.prepare(config)
+    inputs, _ = recipe.eval_inputs(config, spec, e.num_samples, rng)
+    inputs.pop("x", None)
+    first = jax.tree.map(lambda v: v[: e.batch_size], inputs)
+    warmup = sampling.generate(train_state, config, first, rng, sampler=sampler)
     features.extract(extractor, warmup, e.batch_size)  # Compiles both for one batch shape.
     warm = {}
     images = timed(
@@ -73,8 +76,8 @@ def main():
         lambda: sampling.generate(
             train_state,
             config,
+            inputs,
             rng,
-            e.num_samples,
             batch_size=e.batch_size,
             sampler=sampler,
         ),

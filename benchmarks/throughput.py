@@ -14,6 +14,11 @@ taps). XLA's own cost analysis of the compiled step is printed beside it as a cr
 counts the work XLA actually schedules, which differs from the convention's 3x.
 
     python benchmarks/throughput.py [--models dcgan28,dcgan64,mlp] [--batch 64] [--json out.json]
+
+`--baseline DIR` times another checkout of jaxgan (e.g. `git worktree add /tmp/base <commit>`)
+in the same run: its worker and ours alternate for `--rounds` rounds per model, and each model's
+line gives both medians and their ratio, so a change is judged against code timed minutes apart
+on the same machine, not against a figure from another day.
 """
 
 import argparse
@@ -40,10 +45,10 @@ def model_config(name: str, batch: int):
     c = config_lib.load_config(os.path.join(ROOT, "experiments", f"{experiment}.py"))
     c.train.batch_size = batch
     if name == "dcgan28":  # G: z=64 -> 7x7x128 -> convT 64 -> convT 1; D: conv 64 -> conv 128 -> 1.
-        c.model.z_dim = 64
+        c.gan.z_dim = 64
     elif name == "dcgan64":  # Radford et al.: ngf = ndf = 64, BatchNorm in G and D, 1 channel.
         c.data.image_size = 64
-        c.model.d_norm = "batch"
+        c.model.d.norm = "batch"
     return c
 
 
@@ -80,14 +85,16 @@ def time_step(config, seconds: float) -> dict:
     import jax.numpy as jnp
 
     import jaxgan
-    from jaxgan.state import build_models
+    from jaxgan import recipes
+    from jaxgan.recipes import common
 
     batch = config.train.batch_size
-    shape = jaxgan.state.data_shape(config)
-    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=shape)
+    _, spec = recipes.prepare(config)
+    shape = tuple(spec.shape)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     x = jax.random.uniform(jax.random.PRNGKey(1), (batch,) + shape, minval=-1, maxval=1)
     batch_data = {"x": x, "label": jnp.zeros((batch,), jnp.int32)}
-    step = jax.jit(jaxgan.make_train_step(config, shape=shape), donate_argnums=0)
+    step = jax.jit(jaxgan.make_train_step(config), donate_argnums=0)
 
     began = time.perf_counter()
     lowered = step.lower(state, batch_data)
@@ -97,10 +104,10 @@ def time_step(config, seconds: float) -> dict:
     compile_s = time.perf_counter() - began
     xla_flops = float((compiled.cost_analysis() or {}).get("flops", float("nan")))
 
-    g, d = build_models(config, shape)
-    z = jnp.zeros((1, config.model.z_dim))
-    g_vars = {"params": state.g_params, **state.g_state}
-    d_vars = {"params": state.d_params, **state.d_state}
+    g, d = common.build_pair(config, spec)
+    z = jnp.zeros((1, config.gan.z_dim))
+    g_vars = {"params": state.players["g"].params, **state.players["g"].variables}
+    d_vars = {"params": state.players["d"].params, **state.players["d"].variables}
     g_fwd = count_flops(lambda v, z: g.apply(v, z, train=False), g_vars, z)
     d_fwd = count_flops(lambda v, x: d.apply(v, x, train=False), d_vars, x[:1])
     flops_per_image = 3.0 * (g_fwd + 3.0 * d_fwd)
@@ -161,6 +168,40 @@ def matmul_peak(n: int = 2048, repeats: int = 20) -> dict:
     return {"numpy": gflops(lambda: a @ a), "jax": gflops(lambda: matmul(b, b).block_until_ready())}
 
 
+def run_worker(root: str, name: str, args) -> dict:
+    """One model's worker from the checkout at `root` (its own jaxgan first on the path)."""
+    script = os.path.join(root, "benchmarks", "throughput.py")
+    command = [sys.executable, script, f"--worker={name}", f"--batch={args.batch}"]
+    command.append(f"--seconds={args.seconds}")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env)
+    if done.returncode:
+        sys.exit(f"{name} ({root}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(args) -> None:
+    """This checkout against --baseline, alternating workers (see module doc)."""
+    baseline = os.path.abspath(args.baseline)
+    print(f"malloc: {malloc_settings.describe()}")
+    summary = []
+    for name in args.models.split(","):
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            theirs.append(run_worker(baseline, name, args)["step_ms"])
+            ours.append(run_worker(ROOT, name, args)["step_ms"])
+        a, b = float(np.median(ours)), float(np.median(theirs))
+        summary.append({"model": name, "ours_ms": ours, "baseline_ms": theirs})
+        print(
+            f"{name}: this checkout {a:.1f} ms/step ({', '.join(f'{t:.1f}' for t in ours)}) | "
+            f"baseline {b:.1f} ms/step ({', '.join(f'{t:.1f}' for t in theirs)}) | "
+            f"baseline / this = {b / a:.3f}"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"baseline": baseline, "results": summary}, f, indent=2)
+
+
 def main():
     malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
@@ -170,9 +211,14 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per model")
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", help="another jaxgan checkout to time alternately with this")
+    parser.add_argument("--rounds", type=int, default=3, help="--baseline: rounds per model")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.batch, args.seconds)))
+        return
+    if args.baseline:
+        compare(args)
         return
 
     peak_before = matmul_peak()

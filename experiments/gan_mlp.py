@@ -10,13 +10,11 @@ from jaxgan.config import default_config, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = default_config()
+    c = default_config("gan", g="mlp", d="mlp")
     c.data.name = "embedded_mnist"
-    c.model.generator = "mlp"
-    c.model.discriminator = "mlp"
-    c.model.z_dim = 100
-    c.model.g_hidden = (256, 128)
-    c.model.d_hidden = (128,)
+    c.gan.z_dim = 100
+    c.model.g.hidden = (256, 128)
+    c.model.d.hidden = (128,)
     c.loss.name = "non_saturating"
     c.optim.g_lr = c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5

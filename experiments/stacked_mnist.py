@@ -13,13 +13,10 @@ from jaxgan.config import default_config, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = default_config()
+    c = default_config("gan", g="dcgan", d="dcgan")
     c.data.name = "stacked_mnist"
-    c.model.generator = "dcgan"
-    c.model.discriminator = "dcgan"
-    c.model.z_dim = 100
-    c.model.g_width = 64
-    c.model.d_width = 64
+    c.gan.z_dim = 100
+    c.model.g.width = c.model.d.width = 64
     c.loss.name = "non_saturating"
     c.optim.g_lr = c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5

@@ -17,13 +17,11 @@ from jaxgan.config import default_config, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = default_config()
+    c = default_config("gan", g="mlp", d="mlp")
     c.data.name = "toy2d_ring"  # Standard: 8 modes, radius 2.0, std 0.02.
-    c.model.generator = "mlp"
-    c.model.discriminator = "mlp"
-    c.model.z_dim = 2
-    c.model.g_hidden = (400, 400, 400, 400)
-    c.model.d_hidden = (200, 200, 200)
+    c.gan.z_dim = 2
+    c.model.g.hidden = (400, 400, 400, 400)
+    c.model.d.hidden = (200, 200, 200)
     c.loss.name = "non_saturating"
     c.optim.g_lr = c.optim.d_lr = 1e-4
     c.optim.b1 = 0.5

@@ -1,6 +1,6 @@
 """jaxgan: functional JAX/Flax GANs.
 
-A notebook's own loop needs only these:
+A notebook's own loop needs only these, whatever the recipe (gan, pix2pix, ...):
 
     jaxgan.xla_defaults.apply()  # launch.py's XLA flags; before JAX's first computation
     config = jaxgan.load_config("experiments/dcgan.py", "smoke")
@@ -9,19 +9,22 @@ A notebook's own loop needs only these:
     batches = jaxgan.make_iterator(config)
     for _ in range(100):
         state, metrics = train_step(state, next(batches))
-    images = jaxgan.generate(state, config, jax.random.PRNGKey(1), 16)
+    images = jaxgan.sample(state, config, jax.random.PRNGKey(1), 16)
 """
 
 from jaxgan import xla_defaults
+from jaxgan.checkpoint import restore_state
 from jaxgan.config import ConfigError, default_config, load_config, validate
 from jaxgan.modes import run
-from jaxgan.sampling import generate
-from jaxgan.state import TrainState, create_train_state
-from jaxgan.steps import make_train_step
+from jaxgan.recipes import RECIPES, create_train_state, make_train_step
+from jaxgan.sampling import generate, sample
+from jaxgan.state import Player, TrainState
 from jaxgan.train import make_iterator
 
 __all__ = [
+    "RECIPES",
     "ConfigError",
+    "Player",
     "TrainState",
     "create_train_state",
     "default_config",
@@ -29,7 +32,9 @@ __all__ = [
     "load_config",
     "make_iterator",
     "make_train_step",
+    "restore_state",
     "run",
+    "sample",
     "validate",
     "xla_defaults",
 ]

@@ -6,6 +6,7 @@ arrays are read by tensorstore and the config and iterator state are JSON, so lo
 checkpoint never runs code from it.
 """
 
+import functools
 import pathlib
 
 import flax
@@ -16,7 +17,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from jaxgan import config as config_lib
-from jaxgan.steps import all_finite
+from jaxgan import parallel, recipes
+from jaxgan.state import all_finite
+
+CHECKPOINT_DIRS = {"latest": "checkpoints", "best": "best_checkpoint"}
 
 
 class CheckpointError(RuntimeError):
@@ -142,6 +146,36 @@ class Checkpointer:
 
 
 def _shapes(tree) -> dict:
-    """{'g_params/Dense_0/kernel': shape, ...} for a TrainState or orbax's metadata tree."""
+    """{'players/g/params/Dense_0/kernel': shape, ...} for a TrainState or orbax's metadata."""
     flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(tree), sep="/")
     return {k: tuple(v.shape) for k, v in flat.items() if hasattr(v, "shape")}
+
+
+def abstract_state(config: ml_collections.ConfigDict, mesh) -> tuple:
+    """(init: rng -> the recipe's initial state, its shapes replicated over `mesh`)."""
+    recipe, spec = recipes.prepare(config)
+    init = functools.partial(recipe.init, config, spec)
+    abstract = jax.eval_shape(init, jax.random.PRNGKey(config.seed))
+    repl = parallel.replicated(mesh)
+    return init, jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract
+    )
+
+
+def restore_state(config: ml_collections.ConfigDict, workdir, which: str = "latest"):
+    """The TrainState of the latest (or best-evaluated) checkpoint, without the data iterator."""
+    config_lib.validate(config)
+    if which not in CHECKPOINT_DIRS:
+        raise ValueError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_DIRS)}")
+    directory = pathlib.Path(workdir) / CHECKPOINT_DIRS[which]
+    ckpt = Checkpointer(directory, max_to_keep=1_000_000)
+    try:
+        latest = ckpt.latest_step()
+        if latest is None:
+            raise CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
+        ckpt.check_compatible(latest, config)
+        _, abstract = abstract_state(config, parallel.make_mesh())
+        state, _ = ckpt.restore(latest, abstract, None)
+    finally:
+        ckpt.close()
+    return state

@@ -12,7 +12,7 @@ import pathlib
 
 import ml_collections
 
-from jaxgan import data, losses, models
+from jaxgan import data, losses, models, recipes
 
 # Keys that may change when a run resumes: they steer logging and bookkeeping, not the maths.
 RESUMABLE_KEYS = (
@@ -22,7 +22,7 @@ RESUMABLE_KEYS = (
     "train.checkpoint_every_steps",
     "train.max_to_keep",
     "train.max_bad_steps",
-    "train.profile",
+    "train.profile_steps",
     "data.num_threads",
     "data.prefetch",
     "data.cache_dir",
@@ -35,10 +35,11 @@ RESUMABLE_KEYS = (
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPES = ("float32", "bfloat16")
 BN_MODES = ("sync", "per_device")
-EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes")
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "paired")
 # Each result an evaluation reports -> the metric in eval.metrics that computes it (eval.primary
-# may be any of them; 'high_quality' exists for toy 2-D data only). Lower is better for fid, kid
-# and reverse_kl, higher for the rest (jaxgan.evaluate.better).
+# may be any of them; 'high_quality' exists for toy 2-D data only; 'paired' for recipes whose
+# outputs have targets). Lower is better for fid, kid, reverse_kl and l1, higher for the rest
+# (jaxgan.evaluate.better).
 EVAL_RESULTS = {
     "fid": "fid",
     "kid": "kid",
@@ -50,6 +51,9 @@ EVAL_RESULTS = {
     "modes": "modes",
     "reverse_kl": "modes",
     "high_quality": "modes",
+    "l1": "paired",
+    "psnr": "paired",
+    "ssim": "paired",
 }
 
 
@@ -57,9 +61,14 @@ class ConfigError(ValueError):
     """A config value that is not allowed; the message names the key, value and what is allowed."""
 
 
-def default_config() -> ml_collections.ConfigDict:
-    """Every key a run understands, with its default."""
+def default_config(
+    recipe: str = "gan", g: str | None = None, d: str | None = None
+) -> ml_collections.ConfigDict:
+    """Every key a run of `recipe` with generator `g` and discriminator `d` understands (the
+    recipe's first architectures when not given), with its default."""
+    r = recipes.get(recipe)
     c = ml_collections.ConfigDict()
+    c.recipe = recipe
     c.seed = 0
     # Persistent XLA compilation cache: '' = <cache>/xla_cache, 'none' = off.
     c.compile_cache_dir = ""
@@ -67,18 +76,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.data = data.default_config()
 
     c.model = ml_collections.ConfigDict()
-    c.model.generator = "dcgan"
-    c.model.discriminator = "dcgan"
-    c.model.z_dim = 100
-    c.model.g_width = 64  # DCGAN: channels of G's last hidden layer (ngf).
-    c.model.d_width = 64  # DCGAN: channels of D's first layer (ndf).
-    c.model.g_hidden = (256, 128)  # MLP: hidden widths of G.
-    c.model.d_hidden = (128,)  # MLP: hidden widths of D.
-    c.model.g_norm = "batch"  # 'batch' or 'none'.
-    c.model.d_norm = "none"  # 'batch' or 'none'.
+    # Each player's architecture: `name` and that architecture's own keys (jaxgan.models).
+    c.model.g = models.model_config("g", g or r.GENERATORS[0])
+    c.model.d = models.model_config("d", d or r.DISCRIMINATORS[0])
     c.model.bn_mode = "sync"  # BatchNorm statistics over the global batch, or per device.
     c.model.conv_impl = "auto"  # Stride-2 convs of G and D: "auto", "phase", "xla".
     c.model.dtype = "float32"  # Compute dtype; params and optimizer states stay float32.
+
+    c[recipe] = r.default_config()  # The recipe's own section.
 
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "non_saturating"
@@ -88,8 +93,8 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
-    c.optim.g_lr = 2e-4
-    c.optim.d_lr = 2e-4
+    c.optim.g_lr = 2e-4  # Generators' learning rate.
+    c.optim.d_lr = 2e-4  # Discriminators' learning rate.
     c.optim.b1 = 0.5
     c.optim.b2 = 0.999
 
@@ -103,8 +108,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 500
     c.train.max_to_keep = 3
     c.train.max_bad_steps = 5  # Consecutive non-finite steps before the run stops.
-    c.train.num_sample_images = 64  # Images in each sample grid (fixed latents).
-    c.train.profile = False
+    c.train.num_sample_images = 64  # Images in each sample grid (fixed inputs).
+    c.train.profile_steps = ()  # (first, last): a jax.profiler trace of these steps.
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every_steps = 0  # 0 = no evaluation during training.
@@ -119,12 +124,28 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def for_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The defaults of the recipe and architectures that `config` names."""
+    _check_names(config)
+    return default_config(config.recipe, config.model.g.name, config.model.d.name)
+
+
+def known_keys() -> set:
+    """Every key of every recipe and architecture (for command-line override hints)."""
+    keys = set()
+    for recipe in recipes.RECIPES:
+        r = recipes.get(recipe)
+        for g in r.GENERATORS:
+            for d in r.DISCRIMINATORS:
+                keys |= set(flatten(default_config(recipe, g, d)))
+    return keys
+
+
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Shrinks an experiment to seconds for tests: tiny widths, batch 8, 4 steps."""
-    c.model.z_dim = 8
-    c.model.g_width = c.model.d_width = 4
-    c.model.g_hidden = (16,)
-    c.model.d_hidden = (16,)
+    """Shrinks an experiment to seconds for tests: tiny models, batch 8, 4 steps."""
+    for role in ("g", "d"):
+        c.model[role].update(models.architecture(role, c.model[role]).smoke)
+    c[c.recipe].update(recipes.get(c.recipe).SMOKE)
     c.train.batch_size = 8
     c.train.num_steps = 4
     c.train.log_every_steps = c.train.sample_every_steps = c.train.checkpoint_every_steps = 2
@@ -144,15 +165,26 @@ def experiment_arg(c: ml_collections.ConfigDict, arg: str | None) -> ml_collecti
     return c
 
 
-def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
-    """Loads `get_config(arg)` from an experiment file and validates it."""
-    file = pathlib.Path(path)
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+
+
+def base_experiment(name: str) -> ml_collections.ConfigDict:
+    """`experiments/<name>.py`'s full config, for a variant file to start from and override."""
+    return _load(EXPERIMENTS / f"{name}.py", None)
+
+
+def _load(file: pathlib.Path, arg: str | None) -> ml_collections.ConfigDict:
     if not file.is_file():
-        raise ConfigError(f"config file {path!r} does not exist")
+        raise ConfigError(f"config file {str(file)!r} does not exist")
     spec = importlib.util.spec_from_file_location(f"jaxgan_experiment_{file.stem}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config(arg) if arg is not None else module.get_config()
+    return module.get_config(arg) if arg is not None else module.get_config()
+
+
+def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """Loads `get_config(arg)` from an experiment file and validates it."""
+    config = _load(pathlib.Path(path), arg)
     validate(config)
     return config
 
@@ -189,9 +221,50 @@ def _at_least(flat, key, low, inclusive=True):
         raise ConfigError(f"{key}={value!r} is out of range: it must be {op} {low}")
 
 
+def _check_names(config) -> None:
+    """The recipe and architecture names, checked first: they decide which keys exist."""
+    try:
+        recipe = config.recipe  # A config file that failed to load raises its own error here.
+    except (AttributeError, KeyError):
+        recipe = None
+    if not isinstance(recipe, str) or recipe not in recipes.RECIPES:
+        raise ConfigError(
+            f"recipe={recipe!r} is not allowed: choose one of "
+            f"{', '.join(map(repr, recipes.RECIPES))}" + _suggest(str(recipe), recipes.RECIPES)
+        )
+    r = recipes.get(recipe)
+    model = config.get("model")
+    for role, allowed in (("g", r.GENERATORS), ("d", r.DISCRIMINATORS)):
+        section = model.get(role) if isinstance(model, ml_collections.ConfigDict) else None
+        if not isinstance(section, ml_collections.ConfigDict) or "name" not in section:
+            raise ConfigError(
+                f"config.model.{role} must be a section with a 'name' (one of "
+                f"{', '.join(map(repr, allowed))}) and that architecture's keys"
+            )
+        if section.name not in allowed:
+            raise ConfigError(
+                f"model.{role}.name={section.name!r} is not allowed for recipe {recipe!r}: "
+                f"choose one of {', '.join(map(repr, allowed))}"
+                + _suggest(str(section.name), allowed)
+            )
+
+
+def _check_architecture(flat, role: str, arch) -> None:
+    prefix = f"model.{role}."
+    for key, allowed in arch.choices.items():
+        _choice(flat, prefix + key, allowed)
+    for key, low in arch.minimum.items():
+        _at_least(flat, prefix + key, low)
+    for key in arch.tuples:
+        value = flat[prefix + key]
+        if not value or any(not isinstance(w, int) or w < 1 for w in value):
+            raise ConfigError(f"{prefix}{key}={value!r} must be a non-empty tuple of positive ints")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first key whose value is unknown, mistyped or out of range."""
-    flat, defaults = flatten(config), flatten(default_config())
+    defaults = flatten(for_config(config))
+    flat = flatten(config)
     for key, value in flat.items():
         if key not in defaults:
             raise ConfigError(f"unknown config key {key!r}" + _suggest(key, defaults))
@@ -207,21 +280,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if missing:
         raise ConfigError(f"config is missing key(s) {', '.join(missing)}")
 
-    _choice(flat, "model.generator", tuple(models.GENERATORS))
-    _choice(flat, "model.discriminator", tuple(models.DISCRIMINATORS))
-    _choice(flat, "model.g_norm", models.NORMS)
-    _choice(flat, "model.d_norm", models.NORMS)
+    for role in ("g", "d"):
+        _check_architecture(flat, role, models.architecture(role, config.model[role]))
     _choice(flat, "model.bn_mode", BN_MODES)
     _choice(flat, "model.conv_impl", models.CONV_IMPLS)
     _choice(flat, "model.dtype", DTYPES)
     _choice(flat, "loss.name", tuple(losses.LOSSES))
     _choice(flat, "optim.name", OPTIMIZERS)
     _choice(flat, "eval.features", ("classifier", "inception"))
-    for key in ("model.z_dim", "model.g_width", "model.d_width", "train.batch_size"):
-        _at_least(flat, key, 1)
-    for key in ("model.g_hidden", "model.d_hidden"):
-        if not flat[key] or any(not isinstance(w, int) or w < 1 for w in flat[key]):
-            raise ConfigError(f"{key}={flat[key]!r} must be a non-empty tuple of positive ints")
+    _at_least(flat, "train.batch_size", 1)
     for key in ("optim.g_lr", "optim.d_lr"):
         _at_least(flat, key, 0.0, inclusive=False)
     for key in ("optim.b1", "optim.b2", "train.ema_decay"):
@@ -243,6 +310,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "eval.batch_size",
     ):
         _at_least(flat, key, 1)
+    profile = tuple(flat["train.profile_steps"])
+    if profile and not (
+        len(profile) == 2
+        and all(isinstance(s, int) for s in profile)
+        and 1 <= profile[0] <= profile[1]
+    ):
+        raise ConfigError(
+            f"train.profile_steps={profile!r} must be () or (first, last) with 1 <= first <= last"
+        )
+    recipes.get(config.recipe).validate(config)
     metrics = tuple(flat["eval.metrics"])
     unknown = sorted(set(metrics) - set(EVAL_METRICS))
     if unknown or not metrics:

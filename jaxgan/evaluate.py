@@ -1,14 +1,17 @@
 """Evaluation of a generator: sample, extract features, compare with cached real-data statistics.
 
-    evaluator = make_evaluator(config, shape)   # once: feature network, reference statistics
+    evaluator = make_evaluator(config)          # once: feature network, reference statistics
     results = evaluator(state)                  # {'fid': .., 'kid': .., 'is': .., ...} floats
     evaluate_workdir(config, workdir, 'best')   # restores, evaluates, writes <workdir>/eval.json
 
-Images: eval.num_samples samples from fixed latents (PRNGKey(seed) folded with EVAL_RNG_TAG, so
-every evaluation of a run sees the same z) go through the feature extractor of eval.features
-(jaxgan.metrics.features) and are compared with the features of the real data of config.data's
-split (its first min(size, eval.num_samples) examples of the seed-0 stream, i.e. all of it when
-it is smaller). Results by metric: fid; kid, kid_std (unbiased MMD^2, 100 subsets of <= 1,000);
+Images: the recipe's generator runs on eval.num_samples fixed inputs (`recipe.eval_inputs`:
+latents from PRNGKey(seed) folded with EVAL_RNG_TAG, so every evaluation of a run sees the same
+z; or the source images of held-out pairs); its images go through the feature extractor of
+eval.features (jaxgan.metrics.features) and are compared with the features of the real data the
+recipe names (config.data's split, or the held-out targets): its first min(size,
+eval.num_samples) examples of the seed-0 stream, i.e. all of it when it is smaller. Paired
+recipes also compare each output with its own target: l1, psnr and ssim (metric 'paired').
+Results by metric: fid; kid, kid_std (unbiased MMD^2, 100 subsets of <= 1,000);
 is, is_std (10 splits, of the extractor's logits); precision, recall, density, coverage (k =
 eval.prdc_k, on equally many real and fake samples); modes, reverse_kl (stacked_mnist: the
 digit of each channel from the MNIST classifier).
@@ -32,16 +35,25 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxgan import checkpoint, data, recipes, sampling, writers
 from jaxgan import config as config_lib
-from jaxgan import data, sampling, writers
 from jaxgan.data import toy2d
-from jaxgan.metrics import classifier, frechet, inception_score, kid, mode_counting, prdc, stats
+from jaxgan.metrics import (
+    classifier,
+    frechet,
+    inception_score,
+    kid,
+    mode_counting,
+    paired,
+    prdc,
+    stats,
+)
 from jaxgan.metrics import features as features_lib
 
 EVAL_RNG_TAG = 0xE7A1  # Keeps evaluation latents apart from the sample grid's and training's.
 REFERENCE_SEED = 0  # The real examples compared against are the same for every run.
 REFERENCE_VERSION = 1  # Bump when what a reference file holds changes.
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "l1")
 KID_SUBSETS, KID_SUBSET_SIZE, IS_SPLITS = 100, 1000, 10
 
 
@@ -66,8 +78,7 @@ def eval_rng(config: ml_collections.ConfigDict) -> jax.Array:
 # ------------------------------------------------------------------------ reference statistics
 
 
-def reference_key(config: ml_collections.ConfigDict, shape: tuple, extractor, num: int) -> str:
-    cfg = config.data
+def reference_key(cfg: ml_collections.ConfigDict, shape: tuple, extractor, num: int) -> str:
     size = "x".join(map(str, shape))
     return f"{cfg.name}-{cfg.split}-{size}-{extractor.key}-n{num}-r{REFERENCE_VERSION}"
 
@@ -80,16 +91,20 @@ def reference_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path:
     return data.cache_root(config.data) / "reference_stats" / f"{safe}-{digest}.npz"
 
 
-def reference_statistics(config: ml_collections.ConfigDict, shape: tuple, extractor) -> dict:
-    """{'mu', 'sigma', 'features'} of the real data under `extractor`, cached (see module doc)."""
-    spec = data.describe(config.data)
+def reference_statistics(
+    config: ml_collections.ConfigDict, shape: tuple, extractor, data_cfg=None
+) -> dict:
+    """{'mu', 'sigma', 'features'} of the real data (data_cfg, default config.data) under
+    `extractor`, cached (see module doc)."""
+    data_cfg = config.data if data_cfg is None else data_cfg
+    spec = data.describe(data_cfg)
     if tuple(spec.shape) != tuple(shape):
         raise ValueError(f"shape {tuple(shape)} is not the data's shape {tuple(spec.shape)}")
     num = min(spec.num_examples or config.eval.num_samples, config.eval.num_samples)
-    key = reference_key(config, shape, extractor, num)
+    key = reference_key(data_cfg, shape, extractor, num)
     path = reference_path(config, key)
     if not path.exists():
-        real = _real_features(config, extractor, num)
+        real = _real_features(data_cfg, config.eval.batch_size, extractor, num)
         mu, sigma = stats.feature_stats(real["pool"])
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
@@ -109,11 +124,10 @@ def reference_statistics(config: ml_collections.ConfigDict, shape: tuple, extrac
     return {"mu": mu, "sigma": sigma, "features": meta["features"], "path": path}
 
 
-def _real_features(config, extractor, num: int) -> dict:
-    batch_size = config.eval.batch_size
+def _real_features(data_cfg, batch_size: int, extractor, num: int) -> dict:
     parts = [
         features_lib.extract(extractor, batch["x"], batch_size)
-        for batch in classifier.split_batches(config.data, num, batch_size, REFERENCE_SEED)
+        for batch in classifier.split_batches(data_cfg, num, batch_size, REFERENCE_SEED)
     ]
     return {k: np.concatenate([p[k] for p in parts]) for k in ("pool", "logits")}
 
@@ -168,7 +182,7 @@ def _check_metrics(config: ml_collections.ConfigDict, shape: tuple) -> None:
 # ------------------------------------------------------------------------ evaluators
 
 
-def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
+def make_evaluator(config: ml_collections.ConfigDict):
     """A function state -> results (a flat dict of floats); see the module doc.
 
     Everything that can fail for a reason other than the state is checked here, before any
@@ -176,14 +190,22 @@ def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
     for 'classifier' features, an unsupported shape. Its `info` attribute holds facts for
     eval.json (feature extractor, sample count, classifier test accuracy).
     """
-    config_lib.validate(config)
-    shape = tuple(shape)
+    recipe, spec = recipes.prepare(config)
+    shape = tuple(spec.shape)
     _check_metrics(config, shape)
     e = config.eval
-    sampler = sampling.make_sampler(config, shape)
+    sampler = sampling.make_sampler(config)
     rng = eval_rng(config)
+    inputs, reference_data = recipe.eval_inputs(config, spec, e.num_samples, rng)
+    targets = inputs.pop("x", None)  # Paired recipes: each output's own target.
+    if "paired" in e.metrics and targets is None:
+        raise config_lib.ConfigError(
+            f"eval.metrics includes 'paired', which needs outputs with targets; recipe "
+            f"{config.recipe!r} generates from {sorted(inputs)}"
+        )
+    num_samples = len(jax.tree.leaves(inputs)[0])
     generate = lambda state: sampling.generate(
-        state, config, rng, e.num_samples, batch_size=e.batch_size, sampler=sampler
+        state, config, inputs, rng, batch_size=e.batch_size, sampler=sampler
     )
     if len(shape) == 1:
         means = data.toy_means(config.data)
@@ -197,16 +219,16 @@ def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
                 "reverse_kl": counted["reverse_kl"],
             }
 
-        evaluator.info = {"num_samples": e.num_samples, "num_modes": len(means)}
+        evaluator.info = {"num_samples": num_samples, "num_modes": len(means)}
         return evaluator
 
     extractor = features_lib.make_extractor(config, shape)
-    metrics = tuple(dict.fromkeys(e.metrics))
+    metrics = tuple(m for m in dict.fromkeys(e.metrics) if m != "paired")
     digits = None
     if "modes" in metrics and extractor.name != "classifier":  # Digits need the classifier.
         digits = features_lib.make_extractor(config, shape, "classifier")
         metrics = tuple(m for m in metrics if m != "modes")
-    reference = reference_statistics(config, shape, extractor)
+    reference = reference_statistics(config, shape, extractor, reference_data)
 
     def evaluator(state):
         images = generate(state)
@@ -216,11 +238,13 @@ def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
         if digits is not None:
             fake = features_lib.extract(digits, images, e.batch_size)
             results.update(image_metrics(fake, reference, ("modes",)))
+        if "paired" in e.metrics:
+            results.update(paired.paired_metrics(images, targets, batch_size=e.batch_size))
         return results
 
     evaluator.info = {
         "features": extractor.key,
-        "num_samples": e.num_samples,
+        "num_samples": num_samples,
         "num_reference": len(reference["features"]),
         **extractor.info,
         **(digits.info if digits is not None else {}),
@@ -230,12 +254,8 @@ def make_evaluator(config: ml_collections.ConfigDict, shape: tuple):
 
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:
     """Evaluates the latest or best checkpoint of `workdir` and writes <workdir>/eval.json."""
-    from jaxgan import train  # Lazy: train imports this module to evaluate during training.
-
-    config_lib.validate(config)
-    state = train.restore_state(config, workdir, which)
-    shape = tuple(data.describe(config.data).shape)
-    evaluator = make_evaluator(config, shape)
+    state = checkpoint.restore_state(config, workdir, which)
+    evaluator = make_evaluator(config)
     results = evaluator(state)
     record = {**results, **evaluator.info, "step": int(state.step), "which": which}
     if jax.process_index() == 0:

@@ -1,52 +1,84 @@
-"""Drawing samples from a generator (EMA weights when configured), in inference mode."""
+"""Running a recipe's generator (EMA weights, inference mode) over inputs of any size."""
+
+import pathlib
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
-from jaxgan.state import TrainState, build_models, data_shape, sampling_params
-
-
-def make_sampler(config: ml_collections.ConfigDict, shape: tuple | None = None):
-    """jitted (params, g_state, z) -> samples, G in inference mode (BatchNorm running stats)."""
-    shape = data_shape(config) if shape is None else tuple(shape)
-    g, _ = build_models(config, shape, groups=1)
-    return jax.jit(
-        lambda params, g_state, z: g.apply({"params": params, **g_state}, z, train=False)
-    )
+from jaxgan import recipes
 
 
-def latents(config: ml_collections.ConfigDict, rng: jax.Array, num: int) -> jax.Array:
-    return jax.random.normal(rng, (num, config.model.z_dim), jnp.float32)
+def make_sampler(config: ml_collections.ConfigDict):
+    """jitted (state, inputs, rng) -> images of the config's recipe."""
+    recipe, spec = recipes.prepare(config)
+    return jax.jit(recipe.make_generate(config, spec))
 
 
 def generate(
-    state: TrainState,
+    state,
     config: ml_collections.ConfigDict,
-    rng: jax.Array,
-    num: int,
+    inputs: dict,
+    rng=None,
     *,
-    batch_size: int = 500,
+    batch_size=500,
     sampler=None,
 ) -> np.ndarray:
-    """`num` samples as float32 numpy, NHWC in [-1, 1] (or [num, 2] points).
+    """The images of `inputs` (arrays with one row per sample) as float32 numpy in [-1, 1].
 
-    Sample i depends only on (rng, num, i), never on batch_size: the latents are drawn at once
-    and G runs in inference mode, so the same checkpoint and key give the same samples.
+    Runs in chunks of batch_size rows, the last one padded, so one shape compiles and row i
+    depends only on row i of the inputs (and rng), never on batch_size.
     """
+    num = len(jax.tree.leaves(inputs)[0])
     if num < 1:
-        raise ValueError(f"num must be a positive number of samples, got {num}")
+        raise ValueError(f"inputs must hold at least one sample, got {num}")
     sampler = sampler or make_sampler(config)
-    z = latents(config, rng, num)
-    params = sampling_params(state, config)
+    rng = jax.random.PRNGKey(0) if rng is None else rng
     chunks = []
     for i in range(0, num, batch_size):
-        chunk = z[i : i + batch_size]
-        if chunk.shape[0] < batch_size and num > batch_size:  # Keep one compiled shape.
-            pad = jnp.zeros((batch_size - chunk.shape[0], z.shape[1]), z.dtype)
-            out = sampler(params, state.g_state, jnp.concatenate([chunk, pad]))[: chunk.shape[0]]
+        chunk = jax.tree.map(lambda v, i=i: jnp.asarray(v[i : i + batch_size]), inputs)
+        rows = len(jax.tree.leaves(chunk)[0])
+        if rows < batch_size and num > batch_size:  # Keep one compiled shape.
+            pad = lambda v, rows=rows: jnp.concatenate(
+                [v, jnp.zeros((batch_size - rows,) + v.shape[1:], v.dtype)]
+            )
+            out = sampler(state, jax.tree.map(pad, chunk), jax.random.fold_in(rng, i))[:rows]
         else:
-            out = sampler(params, state.g_state, chunk)
+            out = sampler(state, chunk, jax.random.fold_in(rng, i))
         chunks.append(np.asarray(jax.device_get(out), np.float32))
     return np.concatenate(chunks)
+
+
+def sample(state, config, rng, num: int, *, batch_size: int = 500, **given) -> np.ndarray:
+    """`num` samples of the recipe's own inputs drawn with `rng` (given: labels=, source=)."""
+    if num < 1:
+        raise ValueError(f"num must be a positive number of samples, got {num}")
+    recipe, spec = recipes.prepare(config)
+    inputs = recipe.sample_inputs(config, spec, num, rng, **given)
+    return generate(state, config, inputs, rng, batch_size=batch_size)
+
+
+def sample_to_file(config, workdir, *, num_samples: int, output, seed: int, **given):
+    """Writes samples (float32, NHWC in [-1, 1]) to an .npz under key 'images'.
+
+    `given` are the recipe's inputs from the command line (labels=, source=)."""
+    from jaxgan import checkpoint
+
+    state = checkpoint.restore_state(config, workdir)
+    samples = sample(
+        state,
+        config,
+        jax.random.PRNGKey(seed),
+        num_samples,
+        batch_size=config.eval.batch_size,
+        **given,
+    )
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp.npz")
+    np.savez(tmp, images=samples)
+    tmp.replace(output)
+    logging.info("wrote %d samples %s to %s", len(samples), samples.shape[1:], output)
+    return output

@@ -1,6 +1,12 @@
-"""TrainState: everything that determines the future of a run, as one pytree."""
+"""The training state: named players, EMA weights, task extras, step and RNG, as one pytree.
 
-import functools
+A recipe decides which players exist (`g` and `d`; or `g_ab`, `g_ba`, `d_a`, `d_b`; ...),
+which of them keep an EMA copy, and what task state must survive an exact resume (`extras`: an
+image pool, a running mean, an augmentation probability). jit, shard, checkpoint and compare it
+as one value. Also here: what every recipe's step does with players (train-mode calls, updates,
+EMA, the divergence guard).
+"""
+
 from typing import Any
 
 import flax
@@ -9,87 +15,115 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import data, models
+
+@flax.struct.dataclass
+class Player:
+    params: Any
+    variables: Any  # Non-trained collections: {'batch_stats': ...}, spectral-norm vectors, ...
+    opt_state: Any
 
 
 @flax.struct.dataclass
 class TrainState:
-    step: jax.Array  # int32 scalar: completed generator updates.
+    step: jax.Array  # int32 scalar: completed steps (generator updates).
     rng: jax.Array  # uint32[2] base key; step keys are fold_in(rng, step).
-    g_params: Any
-    d_params: Any
-    g_state: Any  # Non-trained generator variables, e.g. {'batch_stats': ...}.
-    d_state: Any
-    g_opt_state: Any
-    d_opt_state: Any
-    ema_g_params: Any  # Exponential moving average of g_params (used for sampling).
+    players: dict  # name -> Player
+    ema: dict  # name -> exponential moving average of that player's params
+    extras: dict  # Task state that must survive a resume; {} for most recipes.
 
 
-def data_shape(config: ml_collections.ConfigDict) -> tuple:
-    """The shape of one example, (H, W, C) or (2,), as the data pipeline will deliver it."""
-    return tuple(data.describe(config.data).shape)
+def raw_key(rng: jax.Array) -> jax.Array:
+    """Typed keys become raw uint32 keys, which checkpoint as plain arrays."""
+    if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(rng)
+    return rng
 
 
-def bn_groups(config: ml_collections.ConfigDict) -> int:
-    """Groups of the batch with their own BatchNorm statistics: 1 (sync) or one per device."""
-    return jax.device_count() if config.model.bn_mode == "per_device" else 1
-
-
-def build_models(config: ml_collections.ConfigDict, shape: tuple, groups: int | None = None):
-    """(generator, discriminator) flax modules for this config and data shape."""
-    models.check_shape(config.model, shape)
-    groups = bn_groups(config) if groups is None else groups
-    g = models.GENERATORS[config.model.generator](config.model, shape, groups)
-    d = models.DISCRIMINATORS[config.model.discriminator](config.model, shape, groups)
-    return g, d
-
-
-def make_optimizers(config: ml_collections.ConfigDict):
-    """(g_tx, d_tx) optax transformations."""
-    o = config.optim
-    if o.name == "adam":
-        return optax.adam(o.g_lr, b1=o.b1, b2=o.b2), optax.adam(o.d_lr, b1=o.b1, b2=o.b2)
-    return optax.rmsprop(o.g_lr), optax.rmsprop(o.d_lr)
-
-
-def _split_variables(variables):
+def split_variables(variables) -> tuple:
+    """(params, the other collections) of a flax variables dict."""
     variables = dict(variables)
     params = variables.pop("params")
     return params, variables
 
 
-def create_train_state(
-    config: ml_collections.ConfigDict, rng: jax.Array, *, shape: tuple | None = None
-) -> TrainState:
-    """Initial parameters, optimizer states and EMA; `shape` defaults to the dataset's."""
-    shape = data_shape(config) if shape is None else tuple(shape)
-    if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
-        rng = jax.random.key_data(rng)  # Raw uint32 keys checkpoint as plain arrays.
-    # One compiled function instead of dozens of eagerly dispatched initialisers.
-    return jax.jit(functools.partial(_initial_state, config=config, shape=shape))(rng)
+def init_player(module, tx: optax.GradientTransformation, rng, *args, **kwargs) -> Player:
+    """A player with freshly initialised variables (inference-mode init) and optimizer state."""
+    params, variables = split_variables(module.init(rng, *args, train=False, **kwargs))
+    return Player(params=params, variables=variables, opt_state=tx.init(params))
 
 
-def _initial_state(rng, *, config, shape) -> TrainState:
-    g, d = build_models(config, shape, groups=1)
-    g_tx, d_tx = make_optimizers(config)
-    rng, g_rng, d_rng = jax.random.split(rng, 3)
-    z = jnp.zeros((1, config.model.z_dim), jnp.float32)
-    g_params, g_state = _split_variables(g.init(g_rng, z, train=False))
-    x = jnp.zeros((1,) + shape, jnp.float32)
-    d_params, d_state = _split_variables(d.init(d_rng, x, train=False))
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        rng=rng,
-        g_params=g_params,
-        d_params=d_params,
-        g_state=g_state,
-        d_state=d_state,
-        g_opt_state=g_tx.init(g_params),
-        d_opt_state=d_tx.init(d_params),
-        ema_g_params=jax.tree.map(jnp.copy, g_params),
+def apply_train(module, params, variables, *args, rngs=None, **kwargs):
+    """Train-mode call that returns (output, updated non-param variables)."""
+    out, new_vars = module.apply(
+        {"params": params, **variables}, *args, train=True, mutable=True, rngs=rngs, **kwargs
     )
+    new_vars = dict(new_vars)
+    new_vars.pop("params", None)
+    return out, new_vars
 
 
-def sampling_params(state: TrainState, config: ml_collections.ConfigDict):
-    """The generator weights that samples and evaluation use: EMA when configured."""
-    return state.ema_g_params if config.train.ema_decay > 0 else state.g_params
+def apply_updates(player: Player, grads, tx: optax.GradientTransformation) -> Player:
+    """One optimizer update of a player's params."""
+    updates, opt_state = tx.update(grads, player.opt_state, player.params)
+    return player.replace(params=optax.apply_updates(player.params, updates), opt_state=opt_state)
+
+
+def all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if _is_float(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _is_float(x) -> bool:
+    return jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)
+
+
+def ema_decay(max_decay: float, step) -> jax.Array:
+    """min(max_decay, (1 + step) / (10 + step)): early samples do not remember the random init."""
+    step = jnp.asarray(step, jnp.float32)
+    return jnp.minimum(max_decay, (1.0 + step) / (10.0 + step))
+
+
+def update_ema(state: TrainState, players: dict, max_decay: float) -> dict:
+    """The EMA of each player in state.ema, moved toward its new params in `players`."""
+    decay = ema_decay(max_decay, state.step)
+    return {
+        name: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, players[name].params)
+        for name, ema in state.ema.items()
+    }
+
+
+def step_key(state: TrainState, *tags: int) -> jax.Array:
+    """A key that is a function of the step (and tags): resumed runs draw the same numbers."""
+    key = jax.random.fold_in(state.rng, state.step)
+    for tag in tags:
+        key = jax.random.fold_in(key, tag)
+    return key
+
+
+def guarded(state: TrainState, new_state: TrainState, metrics: dict) -> tuple:
+    """The divergence guard every recipe's step ends with.
+
+    A step whose metrics or new state (params, optimizer states, EMA, extras) hold a non-finite
+    value is not applied: the old state is kept with the step counter advanced, so the data moves
+    on. metrics['finite'] says which happened.
+    """
+    finite = all_finite(metrics) & all_finite(new_state)
+    kept = state.replace(step=state.step + 1)
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
+    return new_state, {**metrics, "finite": finite.astype(jnp.float32)}
+
+
+def sampling_params(state: TrainState, name: str, config: ml_collections.ConfigDict):
+    """The weights of player `name` that samples and evaluation use: EMA when configured."""
+    if config.train.ema_decay > 0 and name in state.ema:
+        return state.ema[name]
+    return state.players[name].params
+
+
+def make_optimizer(config: ml_collections.ConfigDict, role: str) -> optax.GradientTransformation:
+    """The optax transformation of a player in `role` 'g' (generators) or 'd' (discriminators)."""
+    o = config.optim
+    lr = o.g_lr if role == "g" else o.d_lr
+    if o.name == "adam":
+        return optax.adam(lr, b1=o.b1, b2=o.b2)
+    return optax.rmsprop(lr)

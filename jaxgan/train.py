@@ -1,11 +1,11 @@
-"""The training loop: restore or initialise, step, log, sample, checkpoint; and sampling to a file.
+"""The training loop of every recipe: restore or initialise, step, log, sample, evaluate,
+checkpoint.
 
 Everything that determines a run's future (TrainState, data position, config) is checkpointed
 together, so a run killed at any moment and restarted with the same command continues exactly.
 """
 
 import contextlib
-import functools
 import pathlib
 import signal
 import threading
@@ -17,10 +17,8 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from jaxgan import checkpoint, data, evaluate, images, parallel, sampling, writers
-from jaxgan import config as config_lib
+from jaxgan import checkpoint, data, evaluate, parallel, recipes, writers
 from jaxgan import state as state_lib
-from jaxgan.steps import make_train_step
 
 EXIT_PREEMPTED = 75  # sysexits EX_TEMPFAIL: "try again later"; batch scripts requeue on it.
 PREEMPTION_SYNC_EVERY = 10  # Steps between multi-host agreements on a SIGTERM.
@@ -74,15 +72,6 @@ def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
     jax.config.update("jax_compilation_cache_dir", directory)
 
 
-def _abstract_state(config, shape, mesh):
-    init = functools.partial(state_lib.create_train_state, config, shape=shape)
-    abstract = jax.eval_shape(init, jax.random.PRNGKey(config.seed))
-    repl = parallel.replicated(mesh)
-    return init, jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract
-    )
-
-
 def make_iterator(config: ml_collections.ConfigDict, *, start_step: int = 0):
     """This process's batches for the config: dicts of numpy arrays, 'x' in [-1, 1]."""
     return data.make_iterator(
@@ -97,17 +86,16 @@ def make_iterator(config: ml_collections.ConfigDict, *, start_step: int = 0):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
     """Trains until `config.train.num_steps`, resuming from `workdir`'s latest checkpoint."""
-    config_lib.validate(config)
+    recipe, spec = recipes.prepare(config)  # Config, shape and recipe errors before any work.
     workdir = pathlib.Path(workdir)
-    spec = data.describe(config.data)
     shape = tuple(spec.shape)
-    state_lib.build_models(config, shape)  # Shape errors before any work.
     mesh = parallel.make_mesh()
     per_device = parallel.check_batch_size(config.train.batch_size, mesh)
     enable_compilation_cache(config)
     t = config.train
     logging.info(
-        "data %s %s | global batch %d over %d devices on %d processes (%d per device)",
+        "recipe %s | data %s %s | global batch %d over %d devices on %d processes (%d per device)",
+        config.recipe,
         spec.name,
         shape,
         t.batch_size,
@@ -118,7 +106,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
 
     iterator = make_iterator(config)  # Data errors before anything is written.
     ckpt = checkpoint.Checkpointer(workdir / "checkpoints", max_to_keep=t.max_to_keep)
-    init, abstract = _abstract_state(config, shape, mesh)
+    init, abstract = checkpoint.abstract_state(config, mesh)
     latest = ckpt.latest_step()
     if latest is None:
         state = jax.jit(init, out_shardings=parallel.replicated(mesh))(
@@ -142,13 +130,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     writer.write_json("config.json", config.to_dict())
     repl, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
     step_fn = jax.jit(
-        make_train_step(config, shape=shape),
+        recipe.make_train_step(config, spec),
         in_shardings=(repl, batch_sharding),
         out_shardings=(repl, repl),
         donate_argnums=0,
     )
-    draw_samples = _sample_drawer(config, shape)
-    evaluation = _Evaluation(config, shape, workdir, start) if config.eval.every_steps else None
+    draw_samples = _sample_drawer(config, recipe, spec)
+    evaluation = _Evaluation(config, workdir, start) if config.eval.every_steps else None
+    profile = _Profile(config, workdir)
     due = lambda every: step % every == 0 or step == t.num_steps
 
     compiled = None
@@ -182,8 +171,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
                     logging.info("train step compiled in %.1fs", time.perf_counter() - began)
                     throughput = writers.Throughput(start)
                     loop_began = time.perf_counter()
+                profile.before(step + 1)
                 state, metrics = compiled(state, batch)
                 step += 1
+                profile.after(step, metrics)
                 if pending is not None:
                     check_finite(pending, step - 1)
                 pending = metrics
@@ -213,6 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
             if pending is not None:
                 check_finite(pending, step)
     finally:
+        profile.close()
         ckpt.wait()
         ckpt.close()
         if evaluation is not None:
@@ -230,19 +222,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     return state
 
 
-def _sample_drawer(config, shape):
-    """state -> the sample grid (or 2-D scatter) of a fixed latent batch, as a uint8 picture."""
-    sampler = sampling.make_sampler(config, shape)
+def _sample_drawer(config, recipe, spec):
+    """state -> the recipe's sample grid of fixed inputs, as a uint8 picture."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
-    z = sampling.latents(config, key, config.train.num_sample_images)
-    reference = data.toy_means(config.data) if len(shape) == 1 else None
+    inputs = recipe.sample_inputs(config, spec, config.train.num_sample_images, key)
+    sampler = jax.jit(recipe.make_generate(config, spec))
 
     def draw(state):
-        params = state_lib.sampling_params(state, config)
-        samples = np.asarray(jax.device_get(sampler(params, state.g_state, z)))
-        return images.picture(samples, reference)
+        outputs = jax.device_get(sampler(state, inputs, key))
+        return recipe.picture(config, spec, inputs, outputs)
 
     return draw
+
+
+class _Profile:
+    """A jax.profiler trace of steps train.profile_steps = (first, last), under <workdir>/profile
+    (TensorBoard's profile plugin or Perfetto read it)."""
+
+    def __init__(self, config, workdir):
+        steps = tuple(config.train.profile_steps)
+        self.first, self.last = steps if steps else (0, -1)
+        self.directory = pathlib.Path(workdir) / "profile"
+        self.active = False
+
+    def before(self, step: int) -> None:
+        if step == self.first and jax.process_index() == 0:
+            jax.profiler.start_trace(str(self.directory))
+            self.active = True
+
+    def after(self, step: int, metrics) -> None:
+        if self.active and step >= self.last:
+            jax.block_until_ready(metrics)
+            self.close()
+            logging.info("profile of steps %d-%d written to %s", self.first, step, self.directory)
+
+    def close(self) -> None:
+        if self.active:
+            jax.profiler.stop_trace()
+            self.active = False
 
 
 class _Evaluation:
@@ -252,11 +269,11 @@ class _Evaluation:
     step are already gone), so the best checkpoint is only replaced by a better evaluation.
     """
 
-    def __init__(self, config, shape, workdir, start_step: int):
+    def __init__(self, config, workdir, start_step: int):
         self.config = config
-        self.evaluator = evaluate.make_evaluator(config, shape)
+        self.evaluator = evaluate.make_evaluator(config)
         self.key = f"eval/{config.eval.primary}"
-        directory = pathlib.Path(workdir) / CHECKPOINT_DIRS["best"]
+        directory = pathlib.Path(workdir) / checkpoint.CHECKPOINT_DIRS["best"]
         self.best = checkpoint.Checkpointer(directory, max_to_keep=1)
         rows = writers.read_rows(pathlib.Path(workdir) / "metrics.jsonl")
         self.best_value = None
@@ -286,43 +303,3 @@ class _Evaluation:
     def close(self):
         self.best.wait()
         self.best.close()
-
-
-CHECKPOINT_DIRS = {"latest": "checkpoints", "best": "best_checkpoint"}
-
-
-def restore_state(
-    config: ml_collections.ConfigDict, workdir, which: str = "latest"
-) -> state_lib.TrainState:
-    """The TrainState of the latest (or best-evaluated) checkpoint, without the data iterator."""
-    config_lib.validate(config)
-    if which not in CHECKPOINT_DIRS:
-        raise ValueError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_DIRS)}")
-    shape = tuple(data.describe(config.data).shape)
-    directory = pathlib.Path(workdir) / CHECKPOINT_DIRS[which]
-    ckpt = checkpoint.Checkpointer(directory, max_to_keep=1_000_000)
-    try:
-        latest = ckpt.latest_step()
-        if latest is None:
-            raise checkpoint.CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
-        ckpt.check_compatible(latest, config)
-        _, abstract = _abstract_state(config, shape, parallel.make_mesh())
-        state, _ = ckpt.restore(latest, abstract, None)
-    finally:
-        ckpt.close()
-    return state
-
-
-def sample_to_file(config, workdir, *, num_samples: int, output, seed: int) -> pathlib.Path:
-    """Writes `num_samples` samples (float32, NHWC in [-1, 1]) to an .npz under key 'images'."""
-    state = restore_state(config, workdir)
-    samples = sampling.generate(
-        state, config, jax.random.PRNGKey(seed), num_samples, batch_size=config.eval.batch_size
-    )
-    output = pathlib.Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp.npz")
-    np.savez(tmp, images=samples)
-    tmp.replace(output)
-    logging.info("wrote %d samples %s to %s", num_samples, samples.shape[1:], output)
-    return output

@@ -86,3 +86,11 @@ def start_launch(*args: str, env: dict | None = None) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def build_models(config, shape, groups=None):
+    """(G, D) flax modules of config.model for data of `shape` (no dataset needed)."""
+    from jaxgan.data import DataSpec
+    from jaxgan.recipes import common
+
+    return common.build_pair(config, DataSpec(tuple(shape), None, None, "test"), groups)

@@ -13,18 +13,24 @@ from conftest import ROOT
     "key, value, needles",
     [
         ("loss.name", "hinje", ["loss.name='hinje'", "'hinge'", "did you mean 'hinge'"]),
-        ("model.generator", "vae", ["model.generator='vae'", "'dcgan'", "'mlp'"]),
+        ("model.g.name", "vae", ["model.g.name='vae'", "'dcgan'", "'mlp'"]),
+        ("model.d.width", 0, ["model.d.width=0", ">= 1"]),
+        ("model.g.norm", "group", ["model.g.norm='group'", "'batch'", "'none'"]),
+        ("gan.z_dim", 0, ["gan.z_dim=0", ">= 1"]),
+        ("recipe", "pix2px", ["recipe='pix2px'", "'gan'"]),
         ("optim.g_lr", -1.0, ["optim.g_lr=-1.0", "> 0"]),
         ("train.ema_decay", 1.5, ["train.ema_decay=1.5", "[0, 1)"]),
         ("train.batch_size", 0, ["train.batch_size=0", ">= 1"]),
-        ("model.g_hidden", (), ["model.g_hidden=()", "positive ints"]),
         ("model.dtype", "float16", ["'float16'", "'bfloat16'"]),
     ],
 )
 def test_bad_values_are_named_with_what_is_allowed(key, value, needles):
     config = config_lib.default_config()
-    section, name = key.split(".")
-    config[section][name] = value
+    *path, name = key.split(".")
+    node = config
+    for part in path:
+        node = node[part]
+    node[name] = value
     with pytest.raises(ConfigError) as error:
         config_lib.validate(config)
     for needle in needles:
@@ -60,9 +66,9 @@ def test_changed_keys_allows_bookkeeping_and_names_the_rest():
     new.train.log_every_steps = 7
     new.eval.num_samples = 100
     assert config_lib.changed_keys(old.to_dict(), new) == []
-    new.model.g_width = 32
+    new.model.g.width = 32
     new.optim.d_lr = 1e-3
     assert config_lib.changed_keys(old.to_dict(), new) == [
-        "model.g_width: 64 -> 32",
+        "model.g.width: 64 -> 32",
         "optim.d_lr: 0.0002 -> 0.001",
     ]

@@ -12,7 +12,7 @@ from jaxgan import config as config_lib
 from jaxgan import data, evaluate
 from jaxgan.data import embedded_mnist, stacked_mnist
 from jaxgan.metrics import classifier, features, inception, stats
-from jaxgan.state import create_train_state
+from jaxgan.recipes import create_train_state
 
 from conftest import run_launch
 
@@ -63,11 +63,11 @@ def test_metrics_that_do_not_fit_the_data_are_config_errors(smoke_config):
     config = smoke_config("dcgan")
     config.eval.metrics = ("fid", "modes")
     with pytest.raises(config_lib.ConfigError, match="'modes'.*stacked_mnist"):
-        evaluate.make_evaluator(config, (28, 28, 1))
+        evaluate.make_evaluator(config)
     toy = smoke_config("toy2d_ring")
     toy.eval.metrics, toy.eval.primary = ("fid", "modes"), "fid"
     with pytest.raises(config_lib.ConfigError, match=r"mode counting only.*\('modes',\)"):
-        evaluate.make_evaluator(toy, (2,))
+        evaluate.make_evaluator(toy)
 
 
 def test_missing_inception_weights_is_one_config_error_line(smoke_config, tmp_path):
@@ -76,12 +76,12 @@ def test_missing_inception_weights_is_one_config_error_line(smoke_config, tmp_pa
     missing = tmp_path / "nowhere" / inception.FID_WEIGHTS_FILENAME
     config.eval.inception_weights = str(missing)
     with pytest.raises(config_lib.ConfigError) as error:
-        evaluate.make_evaluator(config, (28, 28, 1))
+        evaluate.make_evaluator(config)
     message = str(error.value)
     assert "\n" not in message and str(missing) in message
     config.eval.inception_weights = ""
     with pytest.raises(config_lib.ConfigError, match="needs eval.inception_weights"):
-        evaluate.make_evaluator(config, (28, 28, 1))
+        evaluate.make_evaluator(config)
 
 
 # ------------------------------------------------------------------------ toy 2-D
@@ -89,20 +89,22 @@ def test_missing_inception_weights_is_one_config_error_line(smoke_config, tmp_pa
 
 def _constant_generator(config, point):
     """A state whose generator outputs `point` for every z (all kernels 0, last bias = point)."""
-    state = create_train_state(config, jax.random.PRNGKey(0), shape=(2,))
-    last = max(state.g_params, key=lambda name: int(name.split("_")[-1]))
+    state = create_train_state(config, jax.random.PRNGKey(0))
+    g = state.players["g"]
+    last = max(g.params, key=lambda name: int(name.split("_")[-1]))
 
     def constant(params):
         params = jax.tree.map(np.zeros_like, params)
         params[last]["bias"] = np.asarray(point, np.float32)
         return params
 
-    return state.replace(g_params=constant(state.g_params), ema_g_params=constant(state.g_params))
+    players = {**state.players, "g": g.replace(params=constant(g.params))}
+    return state.replace(players=players, ema={"g": constant(g.params)})
 
 
 def test_toy_mode_counting_through_the_evaluator(smoke_config):
     config = smoke_config("toy2d_ring")
-    evaluator = evaluate.make_evaluator(config, (2,))
+    evaluator = evaluate.make_evaluator(config)
     means = data.toy_means(config.data)
     std = 0.02  # The standard ring's std (config.data.toy_std = 0).
     on_mode = evaluator(_constant_generator(config, means[3]))
@@ -123,7 +125,7 @@ def test_toy_mode_counting_through_the_evaluator(smoke_config):
 def test_evaluator_on_a_random_dcgan_gives_finite_results(smoke_config, trained_classifier):
     config = smoke_config("dcgan")
     state = create_train_state(config, jax.random.PRNGKey(0))
-    evaluator = evaluate.make_evaluator(config, (28, 28, 1))
+    evaluator = evaluate.make_evaluator(config)
     results = evaluator(state)
     assert set(results) == IMAGE_RESULTS
     assert all(isinstance(v, float) and np.isfinite(v) for v in results.values())
@@ -168,13 +170,17 @@ def test_reference_statistics_are_cached_and_a_stale_file_is_an_error(
 def test_reference_key_names_everything_that_changes_the_statistics(smoke_config):
     config = smoke_config("dcgan")
     ext = features.Extractor(None, "classifier", "classifier-embedded_mnist-28x1-v1", {})
-    key = evaluate.reference_key(config, (28, 28, 1), ext, 64)
+    key = evaluate.reference_key(config.data, (28, 28, 1), ext, 64)
     assert key.startswith("embedded_mnist-train-28x28x1-classifier-embedded_mnist-28x1-v1-n64")
     config.data.split = "train[:50%]"  # TFDS slicing characters stay out of the file name...
-    sliced = evaluate.reference_path(config, evaluate.reference_key(config, (28, 28, 1), ext, 64))
+    sliced = evaluate.reference_path(
+        config, evaluate.reference_key(config.data, (28, 28, 1), ext, 64)
+    )
     assert "[" not in sliced.name and "%" not in sliced.name
     config.data.split = "train[_50_]"  # ...yet a name that sanitises the same stays distinct.
-    other = evaluate.reference_path(config, evaluate.reference_key(config, (28, 28, 1), ext, 64))
+    other = evaluate.reference_path(
+        config, evaluate.reference_key(config.data, (28, 28, 1), ext, 64)
+    )
     assert other != sliced
 
 
@@ -249,7 +255,7 @@ def test_stacked_modes_of_real_data_through_the_classifier(trained_classifier):
 def test_evaluator_on_stacked_mnist_adds_modes(smoke_config, trained_classifier):
     config = smoke_config("stacked_mnist")
     state = create_train_state(config, jax.random.PRNGKey(0))
-    results = evaluate.make_evaluator(config, (28, 28, 3))(state)
+    results = evaluate.make_evaluator(config)(state)
     assert set(results) == IMAGE_RESULTS | {"modes", "reverse_kl"}
     assert all(np.isfinite(v) for v in results.values())
     assert 1 <= results["modes"] <= config.eval.num_samples

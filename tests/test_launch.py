@@ -31,7 +31,7 @@ def test_training_writes_logs_samples_checkpoints_and_config(trained_workdir):
     assert (trained_workdir / "checkpoints" / "4").is_dir()
     assert list((trained_workdir / "tensorboard").glob("events.out.tfevents.*"))
     config = json.loads((trained_workdir / "config.json").read_text())
-    assert config["train"]["num_steps"] == 4 and config["model"]["generator"] == "dcgan"
+    assert config["train"]["num_steps"] == 4 and config["model"]["g"]["name"] == "dcgan"
 
 
 def test_sample_mode_writes_reproducible_samples(trained_workdir, tmp_path):

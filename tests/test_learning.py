@@ -19,7 +19,7 @@ def test_mlp_gan_samples_approach_the_real_digits():
 
     def distance_to_data(state):
         """RMS pixel distance between the mean generated image and the mean real image."""
-        fake = jaxgan.generate(state, config, key, len(real))
+        fake = jaxgan.sample(state, config, key, len(real))
         return float(np.sqrt(np.mean((fake.mean(0) - real.mean(0)) ** 2)))
 
     before = distance_to_data(state)

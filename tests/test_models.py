@@ -8,15 +8,16 @@ import pytest
 
 from jaxgan import config as config_lib
 from jaxgan.models.norms import BatchNorm
-from jaxgan.state import build_models
+
+from conftest import build_models
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 1)])
 def test_dcgan_maps_latents_to_images_and_images_to_logits(shape):
     config = config_lib.default_config()
-    config.model.g_width = config.model.d_width = 4
+    config.model.g.width = config.model.d.width = 4
     g, d = build_models(config, shape)
-    z = jnp.ones((2, config.model.z_dim))
+    z = jnp.ones((2, config.gan.z_dim))
     g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
     images = g.apply(g_vars, z, train=False)
     assert images.shape == (2,) + shape and float(jnp.max(jnp.abs(images))) <= 1.0
@@ -106,8 +107,8 @@ def test_batchnorm_matches_flax_batchnorm_in_output_gradients_and_statistics():
 def test_conv_impl_reaches_both_models_and_keeps_their_function():
     """model.conv_impl picks how G's and D's stride-2 convs compute, never what they compute."""
     config = config_lib.default_config()
-    config.model.g_width = config.model.d_width = 8
-    z = jax.random.normal(jax.random.PRNGKey(0), (4, config.model.z_dim))
+    config.model.g.width = config.model.d.width = 8
+    z = jax.random.normal(jax.random.PRNGKey(0), (4, config.gan.z_dim))
     results, d_jaxprs = {}, {}
     for impl in ("auto", "phase", "xla"):
         config.model.conv_impl = impl

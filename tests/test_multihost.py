@@ -21,7 +21,7 @@ from conftest import ROOT, run_launch, xla_flags
 ARGS = (
     "--config=experiments/dcgan.py:smoke",
     "--config.train.log_every_steps=1",
-    "--config.model.d_norm=batch",
+    "--config.model.d.norm=batch",
     "--config.optim.g_lr=2e-3",
     "--config.optim.d_lr=2e-3",
 )

@@ -24,7 +24,8 @@ WORKER = textwrap.dedent(
     r"""
     import functools, json, pathlib, re
     import jax, jax.numpy as jnp, numpy as np
-    from jaxgan import config as config_lib, losses, parallel, state as state_lib, steps, train
+    from jaxgan import config as config_lib, losses, parallel, recipes, train
+    from jaxgan.recipes import common, gan
 
     STEPS = 3
     BN = {"mutable": ["batch_stats"], "train": True}
@@ -32,7 +33,7 @@ WORKER = textwrap.dedent(
     def make_config(**model):
         c = config_lib.load_config("experiments/dcgan.py", "smoke")
         c.train.batch_size = 16
-        c.model.d_norm = "batch"  # BatchNorm in both players.
+        c.model.d.norm = "batch"  # BatchNorm in both players.
         c.optim.g_lr = c.optim.d_lr = 2e-3  # Steps large enough that the losses move.
         c.model.update(model)
         return c
@@ -42,11 +43,11 @@ WORKER = textwrap.dedent(
         mesh = parallel.make_mesh()
         parallel.check_batch_size(c.train.batch_size, mesh)
         repl, rows = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-        fn = steps.make_train_step(c)
+        fn = recipes.make_train_step(c)
         step = jax.jit(fn, in_shardings=(repl, rows), out_shardings=(repl, repl))
         runs = []
         for seed in seeds:
-            state = state_lib.create_train_state(c, jax.random.PRNGKey(seed))
+            state = recipes.create_train_state(c, jax.random.PRNGKey(seed))
             iterator = train.make_iterator(c)
             batches = [parallel.to_global(next(iterator), mesh) for _ in range(STEPS)]
             states, history = [jax.device_put(state, repl)], []
@@ -64,11 +65,12 @@ WORKER = textwrap.dedent(
     def per_slice_reference(c, state, x, groups):
         # Step 1's D loss and G's new BatchNorm statistics with the batch cut into `groups`
         # slices, each run on its own through groups=1 models (D on real and fake separately).
-        g, d = state_lib.build_models(c, state_lib.data_shape(c), groups=1)
-        z = jax.random.normal(steps.critic_keys(state, 0)[0], (x.shape[0], c.model.z_dim))
+        g, d = common.build_pair(c, recipes.prepare(c)[1], groups=1)
+        z = jax.random.normal(gan.critic_keys(state, 0)[0], (x.shape[0], c.gan.z_dim))
         d_loss_fn, n = losses.LOSSES[c.loss.name][0], x.shape[0] // groups
-        g_vars = {"params": state.g_params, **state.g_state}
-        d_vars = {"params": state.d_params, **state.d_state}
+        gp, dp = state.players["g"], state.players["d"]
+        g_vars = {"params": gp.params, **gp.variables}
+        d_vars = {"params": dp.params, **dp.variables}
         d_losses, g_states = [], []
         for part in (slice(i * n, (i + 1) * n) for i in range(groups)):
             fake, g_state = g.apply(g_vars, z[part], **BN)
@@ -81,7 +83,8 @@ WORKER = textwrap.dedent(
         # Step 1 of a run next to per_slice_reference for one group and one group per device.
         state, x = jax.device_get(run_["states"][0]), jax.device_get(run_["batches"][0]["x"])
         result = {"step_d_loss": run_["history"][0]["d_loss"]}
-        arrays.update({"step_g_state" + k: v for k, v in flat(run_["states"][1].g_state).items()})
+        g_vars = run_["states"][1].players["g"].variables
+        arrays.update({"step_g_state" + k: v for k, v in flat(g_vars).items()})
         for groups in sorted({1, jax.device_count()}):
             ref = jax.jit(functools.partial(per_slice_reference, c, groups=groups))
             d_loss, g_state = ref(state, x)
@@ -128,7 +131,7 @@ WORKER = textwrap.dedent(
             dtypes = {str(v.dtype) for v in flat(half["states"][-1]).values()}
             result["bf16_state_dtypes"] = sorted(dtypes)
             result["bf16_ops"] = compute_dtypes(fn, half)
-            result["f32_ops"] = compute_dtypes(steps.make_train_step(make_config()), half)
+            result["f32_ops"] = compute_dtypes(recipes.make_train_step(make_config()), half)
         if n == 8:
             bad = make_config()
             bad.train.batch_size = 12

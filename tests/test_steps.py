@@ -1,4 +1,4 @@
-"""One train step does what the GAN algorithm says, and compiles once."""
+"""One step of the gan recipe does what the GAN algorithm says, and compiles once."""
 
 import chex
 import jax
@@ -8,8 +8,11 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import losses, steps
-from jaxgan.state import build_models, make_optimizers
+from jaxgan import losses
+from jaxgan import state as state_lib
+from jaxgan.recipes import common, gan
+
+from conftest import build_models
 
 SHAPE = (28, 28, 1)
 
@@ -22,21 +25,20 @@ def _batch(n, seed=0):
 def _reference_step(state, batch, config):
     """The alternating GAN update written out by hand: D step, then G step through the new D."""
     g, d = build_models(config, SHAPE)
-    g_tx, d_tx = make_optimizers(config)
+    g_tx, d_tx = common.optimizers(config)
     d_loss_fn, g_loss_fn = losses.LOSSES[config.loss.name]
-    z_key, _ = steps.critic_keys(state, 0)
-    z = jax.random.normal(z_key, (batch["x"].shape[0], config.model.z_dim))
+    z_key, _ = gan.critic_keys(state, 0)
+    z = jax.random.normal(z_key, (batch["x"].shape[0], config.gan.z_dim))
+    gp, dp = state.players["g"], state.players["d"]
     gen = lambda p: g.apply({"params": p}, z)
     disc = lambda p, x: d.apply({"params": p}, x)
 
-    d_grads = jax.grad(lambda p: d_loss_fn(disc(p, batch["x"]), disc(p, gen(state.g_params))))(
-        state.d_params
-    )
-    d_updates, _ = d_tx.update(d_grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, d_updates)
-    g_grads = jax.grad(lambda p: g_loss_fn(disc(d_params, gen(p))))(state.g_params)
-    g_updates, _ = g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    return d_params, optax.apply_updates(state.g_params, g_updates)
+    d_grads = jax.grad(lambda p: d_loss_fn(disc(p, batch["x"]), disc(p, gen(gp.params))))(dp.params)
+    d_updates, _ = d_tx.update(d_grads, dp.opt_state, dp.params)
+    d_params = optax.apply_updates(dp.params, d_updates)
+    g_grads = jax.grad(lambda p: g_loss_fn(disc(d_params, gen(p))))(gp.params)
+    g_updates, _ = g_tx.update(g_grads, gp.opt_state, gp.params)
+    return d_params, optax.apply_updates(gp.params, g_updates)
 
 
 @pytest.mark.parametrize("loss", ["non_saturating", "minimax", "least_squares"])
@@ -44,28 +46,30 @@ def test_step_updates_each_player_with_its_own_gradient_and_optimizer(smoke_conf
     config = smoke_config("gan_mlp")
     config.loss.name = loss
     config.optim.d_lr = 1e-3  # Different learning rates expose a swapped optimizer.
-    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=SHAPE)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     batch = _batch(config.train.batch_size)
-    new, metrics = jax.jit(jaxgan.make_train_step(config, shape=SHAPE))(state, batch)
+    new, metrics = jax.jit(jaxgan.make_train_step(config))(state, batch)
     want_d, want_g = _reference_step(state, batch, config)
 
-    chex.assert_trees_all_close(new.d_params, want_d, atol=1e-6)
-    chex.assert_trees_all_close(new.g_params, want_g, atol=1e-6)
-    for old, updated in ((state.d_params, new.d_params), (state.g_params, new.g_params)):
+    chex.assert_trees_all_close(new.players["d"].params, want_d, atol=1e-6)
+    chex.assert_trees_all_close(new.players["g"].params, want_g, atol=1e-6)
+    for name in ("d", "g"):
+        old, updated = state.players[name].params, new.players[name].params
         changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), old, updated)
         assert all(jax.tree.leaves(changed)), "every parameter array should move"
     assert int(new.step) == 1 and float(metrics["finite"]) == 1.0
-    decay = float(steps.ema_decay(config.train.ema_decay, 0))
-    want_ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_params, want_g)
-    chex.assert_trees_all_close(new.ema_g_params, want_ema, atol=1e-6)
+    decay = float(state_lib.ema_decay(config.train.ema_decay, 0))
+    g0 = state.players["g"].params
+    want_ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, g0, want_g)
+    chex.assert_trees_all_close(new.ema["g"], want_ema, atol=1e-6)
 
 
 def test_non_finite_step_is_not_applied(smoke_config):
     config = smoke_config("gan_mlp")
-    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=SHAPE)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     batch = _batch(config.train.batch_size)
     batch["x"] = batch["x"].at[0, 0, 0, 0].set(jnp.nan)
-    new, metrics = jax.jit(jaxgan.make_train_step(config, shape=SHAPE))(state, batch)
+    new, metrics = jax.jit(jaxgan.make_train_step(config))(state, batch)
     assert float(metrics["finite"]) == 0.0
     assert int(new.step) == 1  # The data moves on ...
     chex.assert_trees_all_equal(new.replace(step=state.step), state)  # ... nothing else does.
@@ -74,17 +78,17 @@ def test_non_finite_step_is_not_applied(smoke_config):
 def test_n_critic_runs_that_many_discriminator_updates(smoke_config):
     config = smoke_config("gan_mlp")
     config.train.n_critic = 3
-    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=SHAPE)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     batch = _batch(config.train.batch_size * 3)
-    new, _ = jax.jit(jaxgan.make_train_step(config, shape=SHAPE))(state, batch)
-    adam_count = jax.tree.leaves(new.d_opt_state[0].count)[0]
-    assert int(adam_count) == 3 and int(jax.tree.leaves(new.g_opt_state[0].count)[0]) == 1
+    new, _ = jax.jit(jaxgan.make_train_step(config))(state, batch)
+    count = lambda name: int(jax.tree.leaves(new.players[name].opt_state[0].count)[0])
+    assert count("d") == 3 and count("g") == 1
 
 
 def test_step_compiles_once(smoke_config):
     config = smoke_config("dcgan")
-    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0), shape=SHAPE)
-    train_step = jaxgan.make_train_step(config, shape=SHAPE)
+    state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
+    train_step = jaxgan.make_train_step(config)
 
     @jax.jit
     @chex.assert_max_traces(n=1)

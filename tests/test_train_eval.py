@@ -53,7 +53,7 @@ def test_classifier_fid_of_a_training_dcgan_falls_between_the_references(
     tests/test_classifier.py). Measured: 492, 374, 244, 218 at steps 100-400."""
 
     config = config_lib.load_config(str(ROOT / "experiments" / "dcgan.py"))
-    config.model.g_width = config.model.d_width = 32
+    config.model.g.width = config.model.d.width = 32
     config.train.num_steps = 400
     config.train.checkpoint_every_steps = config.train.sample_every_steps = 400
     config.eval.every_steps = 100

@@ -36,7 +36,9 @@ __all__ = [
     "cache_root",
     "default_config",
     "describe",
+    "embedded_digits",
     "iterator_position",
+    "load_images",
     "make_iterator",
     "toy_means",
     "validate",
@@ -141,6 +143,12 @@ def iterator_position(iterator) -> int | None:
     return pipeline.position(iterator)
 
 
+def embedded_digits(cfg: ml_collections.ConfigDict) -> bool:
+    """Whether the dataset's images `x` are the embedded MNIST digits (datasets built from them
+    declare EMBEDDED_DIGITS = True), so they share embedded_mnist's evaluation classifier."""
+    return cfg.name in DATASETS and getattr(_module(cfg.name), "EMBEDDED_DIGITS", False)
+
+
 def toy_means(cfg: ml_collections.ConfigDict) -> np.ndarray:
     """[num_modes, 2] centres of a toy 2-D mixture; a point's label is its centre's row."""
     if cfg.name not in toy2d.NAMES:
@@ -148,3 +156,38 @@ def toy_means(cfg: ml_collections.ConfigDict) -> np.ndarray:
             f"toy_means needs a toy 2-D dataset ({', '.join(toy2d.NAMES)}), got {cfg.name!r}"
         )
     return toy2d.means(cfg)
+
+
+def load_images(path, shape: tuple) -> np.ndarray:
+    """Images a user points at, as float32 [N, H, W, C] in [-1, 1] fitted to `shape` (crop,
+    resize, channels): one image file, a folder of them (sorted, recursive), or an .npz whose
+    'images' (or only) array holds NHWC images, uint8 or floats in [-1, 1]."""
+    import pathlib
+
+    from jaxgan.data import image_folder, transforms
+
+    size, _, channels = shape
+    path = pathlib.Path(path).expanduser()
+    if path.suffix == ".npz" and path.is_file():
+        with np.load(path) as archive:
+            key = "images" if "images" in archive else (list(archive) + [None])[0]
+            if key is None or len(archive.files) > 1 and key != "images":
+                raise DataError(f"{path} must hold an array 'images' (it has {archive.files})")
+            array = archive[key]
+        if array.ndim != 4:
+            raise DataError(f"{path}: {key!r} has shape {array.shape}, expected NHWC images")
+        if array.dtype != np.uint8:
+            array = np.clip(np.rint((array.astype(np.float32) + 1) * 127.5), 0, 255)
+        array = array.astype(np.uint8)
+        fitted = [transforms.fit(image, size, channels) for image in array]
+    elif path.is_dir():
+        cfg = ml_collections.ConfigDict({"path": str(path)})
+        paths, _ = image_folder.list_images(cfg)
+        fitted = [
+            transforms.fit(image_folder.decode(p, size, channels), size, channels) for p in paths
+        ]
+    elif path.is_file():
+        fitted = [transforms.fit(image_folder.decode(path, size, channels), size, channels)]
+    else:
+        raise DataError(f"{str(path)!r} is not an image file, a folder of images or an .npz")
+    return transforms.to_unit_range(np.stack(fitted))

@@ -31,7 +31,8 @@ from jaxgan.data.spec import DataError
 # Tags keep the streams drawn from one run seed apart from each other.
 SHUFFLE_TAG = 0x5EED
 
-Reader = Callable[[np.ndarray], dict]  # indices [n] -> {'image': uint8 [n, H, W, C], 'label'?}
+# indices [n] -> {'image': uint8 [n, H, W, C], 'label'?, other uint8 image fields ('source')?}
+Reader = Callable[[np.ndarray], dict]
 
 
 def check_layout(global_batch_size, process_index, process_count, start_step) -> None:
@@ -87,9 +88,13 @@ def stream_indices(
 
 
 def _to_batch(examples: dict) -> dict:
-    batch = {"x": transforms.to_unit_range(examples["image"])}
-    if "label" in examples:
-        batch["label"] = np.asarray(examples["label"], dtype=np.int32)
+    """'image' becomes 'x', every image field [-1, 1] float32, 'label' int32."""
+    batch = {}
+    for name, value in examples.items():
+        if name == "label":
+            batch["label"] = np.asarray(value, dtype=np.int32)
+        else:
+            batch["x" if name == "image" else name] = transforms.to_unit_range(value)
     return batch
 
 

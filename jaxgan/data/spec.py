@@ -12,12 +12,23 @@ CHANNELS = (0, 1, 3)
 
 
 class DataSpec(NamedTuple):
-    """One example's shape, (H, W, C) or (2,); class count and size when known."""
+    """One example's shape, (H, W, C) or (2,); class count and size when known; the shapes of
+    any further image fields (paired data: {'source': (H, W, C)}, whose target is `x`)."""
 
     shape: tuple
     num_classes: int | None
     num_examples: int | None
     name: str
+    extra: tuple = ()  # ((field name, shape), ...): hashable, so specs compare and cache.
+
+    @property
+    def fields(self) -> dict:
+        """Every field a batch carries -> its per-example shape ('label' is a scalar)."""
+        fields = {"x": tuple(self.shape)}
+        if self.num_classes:
+            fields["label"] = ()
+        fields.update((name, tuple(shape)) for name, shape in self.extra)
+        return fields
 
 
 class DataError(ValueError):

@@ -75,6 +75,8 @@ def classifier_extractor(config: ml_collections.ConfigDict, shape: tuple) -> Ext
         if tuple(shape[2:]) != (3,):
             raise data.DataError(f"stacked_mnist evaluation needs 3 channels, got shape {shape}")
         cfg = digit_config(cfg)
+    elif data.embedded_digits(cfg):
+        cfg = digit_config(cfg)  # Same digits as embedded_mnist: share its classifier.
     trained = classifier_lib.load_or_train(cfg)
     model = classifier_lib.Classifier(trained.num_classes)
     fn = lambda params, images: model.apply({"params": params}, images)

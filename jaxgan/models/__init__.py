@@ -1,53 +1,59 @@
-"""Generator and discriminator registries: name -> constructor(model_config, shape, groups)."""
+"""Architecture registries: name -> Architecture (jaxgan.models.architecture).
 
-import jax.numpy as jnp
+`config.model.g` and `config.model.d` each hold `name` and that architecture's own keys (its
+`defaults()`), passed to its constructor; the keys every architecture shares (dtype, bn_mode,
+conv_impl) sit in `config.model` itself. Which architectures fit which recipe is the recipe's
+business (its GENERATORS / DISCRIMINATORS). Each model module defines its GENERATOR and/or
+DISCRIMINATOR entry next to its flax modules.
+"""
 
-from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, pyramid
+import flax.linen as nn
+import ml_collections
+
+from jaxgan.models import dcgan, mlp
+from jaxgan.models.architecture import Architecture, Context
+from jaxgan.models.dcgan import pyramid
 from jaxgan.models.layers import IMPLS as CONV_IMPLS
-from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
-
-NORMS = ("batch", "none")
-
-
-def _dtype(cfg):
-    return jnp.dtype(cfg.dtype)
-
 
 GENERATORS = {
-    "mlp": lambda cfg, shape, groups: MLPGenerator(
-        shape=tuple(shape), hidden=tuple(cfg.g_hidden), tanh=len(shape) == 3, dtype=_dtype(cfg)
-    ),
-    "dcgan": lambda cfg, shape, groups: DCGANGenerator(
-        shape=tuple(shape),
-        width=cfg.g_width,
-        norm=cfg.g_norm,
-        bn_groups=groups,
-        conv_impl=cfg.conv_impl,
-        dtype=_dtype(cfg),
-    ),
+    "dcgan": dcgan.GENERATOR,
+    "mlp": mlp.GENERATOR,
 }
-
 DISCRIMINATORS = {
-    "mlp": lambda cfg, shape, groups: MLPDiscriminator(
-        hidden=tuple(cfg.d_hidden), dtype=_dtype(cfg)
-    ),
-    "dcgan": lambda cfg, shape, groups: DCGANDiscriminator(
-        width=cfg.d_width,
-        norm=cfg.d_norm,
-        bn_groups=groups,
-        conv_impl=cfg.conv_impl,
-        dtype=_dtype(cfg),
-    ),
+    "dcgan": dcgan.DISCRIMINATOR,
+    "mlp": mlp.DISCRIMINATOR,
 }
+REGISTRIES = {"g": GENERATORS, "d": DISCRIMINATORS}
 
 
-def check_shape(model_config, shape) -> None:
-    """Raises ValueError when the chosen models cannot produce or read data of this shape."""
-    conv = "dcgan" in (model_config.generator, model_config.discriminator)
-    if conv and (len(shape) != 3 or shape[0] != shape[1]):
-        raise ValueError(f"DCGAN models need square images (H, W, C); the data has shape {shape}")
-    if conv:
-        pyramid(shape[0])
+def model_config(role: str, name: str, **keys) -> ml_collections.ConfigDict:
+    """`config.model.<role>` for architecture `name`: its defaults, then `keys`."""
+    cfg = REGISTRIES[role][name].defaults()
+    cfg.update(keys)
+    cfg.name = name
+    return cfg
 
 
-__all__ = ["GENERATORS", "DISCRIMINATORS", "NORMS", "CONV_IMPLS", "check_shape", "pyramid"]
+def architecture(role: str, cfg: ml_collections.ConfigDict) -> Architecture:
+    return REGISTRIES[role][cfg.name]
+
+
+def build(role: str, cfg: ml_collections.ConfigDict, ctx: Context) -> nn.Module:
+    """The flax module of `config.model.<role>` (role 'g' or 'd'), shape-checked."""
+    arch = architecture(role, cfg)
+    arch.check(cfg, tuple(ctx.shape))
+    return arch.build(cfg, ctx)
+
+
+__all__ = [
+    "CONV_IMPLS",
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "REGISTRIES",
+    "Architecture",
+    "Context",
+    "architecture",
+    "build",
+    "model_config",
+    "pyramid",
+]

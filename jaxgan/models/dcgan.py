@@ -10,9 +10,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan.models import layers
+from jaxgan.models.architecture import Architecture, keys
 from jaxgan.models.norms import BatchNorm
 
 INIT = nn.initializers.normal(0.02)
+NORMS = ("batch", "none")
 
 
 def pyramid(size: int) -> tuple[int, int]:
@@ -87,3 +89,42 @@ class DCGANDiscriminator(nn.Module):
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
         h = h.reshape((h.shape[0], -1))
         return nn.Dense(1, kernel_init=INIT, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+
+
+def _square_pyramid(cfg, shape) -> None:
+    if len(shape) != 3 or shape[0] != shape[1]:
+        raise ValueError(f"DCGAN models need square images (H, W, C); the data has shape {shape}")
+    pyramid(shape[0])
+
+
+GENERATOR = Architecture(
+    defaults=keys(width=64, norm="batch"),
+    build=lambda cfg, ctx: DCGANGenerator(
+        shape=tuple(ctx.shape),
+        width=cfg.width,
+        norm=cfg.norm,
+        bn_groups=ctx.groups,
+        conv_impl=ctx.conv_impl,
+        dtype=ctx.dtype,
+    ),
+    smoke={"width": 4},
+    check=_square_pyramid,
+    choices={"norm": NORMS},
+    minimum={"width": 1},
+)
+
+
+DISCRIMINATOR = Architecture(
+    defaults=keys(width=64, norm="none"),
+    build=lambda cfg, ctx: DCGANDiscriminator(
+        width=cfg.width,
+        norm=cfg.norm,
+        bn_groups=ctx.groups,
+        conv_impl=ctx.conv_impl,
+        dtype=ctx.dtype,
+    ),
+    smoke={"width": 4},
+    check=_square_pyramid,
+    choices={"norm": NORMS},
+    minimum={"width": 1},
+)

@@ -1,22 +1,38 @@
-"""Fully connected generator and discriminator (the original GAN setup, and 2-D toy problems)."""
+"""Fully connected generator and discriminator (the original GAN setup, and 2-D toy problems).
+
+With `num_classes` > 0 both take labels the way the conditional GAN of Mirza & Osindero (2014)
+does: the one-hot label is concatenated to G's latent and to D's flattened input.
+"""
 
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+from jaxgan.models.architecture import Architecture, Context, keys
+
+
+def _with_label(h, label, num_classes: int, dtype):
+    if not num_classes:
+        return h
+    if label is None:
+        raise ValueError(f"this model is conditional on {num_classes} classes: pass labels")
+    return jnp.concatenate([h, jax.nn.one_hot(label, num_classes, dtype=dtype)], axis=-1)
 
 
 class MLPGenerator(nn.Module):
-    """z -> hidden ReLU layers -> tanh output reshaped to the data shape."""
+    """z (and a label) -> hidden ReLU layers -> tanh output reshaped to the data shape."""
 
     shape: tuple
     hidden: tuple = (256, 128)
     tanh: bool = True  # Images live in [-1, 1]; 2-D toy points are unbounded.
+    num_classes: int = 0  # > 0: conditional on a label.
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
-        h = z.astype(self.dtype)
+    def __call__(self, z, label=None, train: bool = True):
+        h = _with_label(z.astype(self.dtype), label, self.num_classes, self.dtype)
         for width in self.hidden:
             h = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
         h = nn.Dense(math.prod(self.shape), dtype=self.dtype)(h).astype(jnp.float32)
@@ -25,14 +41,47 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Flattened input -> hidden LeakyReLU(0.2) layers -> one logit per sample."""
+    """Flattened input (and a label) -> hidden LeakyReLU(0.2) layers -> one logit per sample."""
 
     hidden: tuple = (128,)
+    num_classes: int = 0
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, label=None, train: bool = True):
         h = x.reshape((x.shape[0], -1)).astype(self.dtype)
+        h = _with_label(h, label, self.num_classes, self.dtype)
         for width in self.hidden:
             h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(h), 0.2)
         return nn.Dense(1, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+
+
+def _labels(cfg, ctx: Context) -> int:
+    """The class count a conditional MLP embeds (0 when it is unconditional)."""
+    return ctx.num_classes if cfg.conditional else 0
+
+
+GENERATOR = Architecture(
+    defaults=keys(hidden=(256, 128), conditional=False),
+    build=lambda cfg, ctx: MLPGenerator(
+        shape=tuple(ctx.shape),
+        hidden=tuple(cfg.hidden),
+        tanh=len(ctx.shape) == 3,
+        num_classes=_labels(cfg, ctx),
+        dtype=ctx.dtype,
+    ),
+    smoke={"hidden": (16,)},
+    takes_labels=lambda cfg: cfg.conditional,
+    tuples=("hidden",),
+)
+
+
+DISCRIMINATOR = Architecture(
+    defaults=keys(hidden=(128,), conditional=False),
+    build=lambda cfg, ctx: MLPDiscriminator(
+        hidden=tuple(cfg.hidden), num_classes=_labels(cfg, ctx), dtype=ctx.dtype
+    ),
+    smoke={"hidden": (16,)},
+    takes_labels=lambda cfg: cfg.conditional,
+    tuples=("hidden",),
+)

@@ -60,3 +60,25 @@ class BatchNorm(nn.Module):
         else:
             y = (x.astype(jnp.float32) - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon)
         return (y * scale + bias).astype(self.dtype)
+
+
+class InstanceNorm(nn.Module):
+    """Per-sample, per-channel normalisation over the spatial axes (Ulyanov et al. 2016), with a
+    learned scale and bias: pix2pix's alternative to BatchNorm. Its moments are `group_moments`
+    with one group per sample. No running statistics: `train` is accepted, so that it is called
+    like BatchNorm, and ignored."""
+
+    epsilon: float = 1e-5
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        del train  # The same function in training and evaluation.
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        x = x.astype(jnp.float32)
+        mean, var = group_moments(x)
+        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+        y = (x - mean.reshape(shape)) * jax.lax.rsqrt(var.reshape(shape) + self.epsilon)
+        return (y * scale + bias).astype(self.dtype)

@@ -1,0 +1,79 @@
+"""Pieces several recipes share: building G and D from config.model, optimizers, label checks."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import models
+from jaxgan import state as state_lib
+from jaxgan.config import ConfigError
+
+
+def bn_groups(config: ml_collections.ConfigDict) -> int:
+    """Groups of the batch with their own BatchNorm statistics: 1 (sync) or one per device."""
+    return jax.device_count() if config.model.bn_mode == "per_device" else 1
+
+
+def context(config, spec, groups: int | None = None) -> models.Context:
+    return models.Context(
+        shape=tuple(spec.shape),
+        groups=bn_groups(config) if groups is None else groups,
+        conv_impl=config.model.conv_impl,
+        dtype=jnp.dtype(config.model.dtype),
+        num_classes=spec.num_classes or 0,
+    )
+
+
+def build_pair(config, spec, groups: int | None = None) -> tuple:
+    """(G, D) flax modules of config.model.g and config.model.d for this data."""
+    ctx = context(config, spec, groups)
+    return models.build("g", config.model.g, ctx), models.build("d", config.model.d, ctx)
+
+
+def optimizers(config) -> tuple:
+    """(G's, D's) optax transformations."""
+    return state_lib.make_optimizer(config, "g"), state_lib.make_optimizer(config, "d")
+
+
+def check_labels(config, spec) -> None:
+    """A conditional architecture needs labelled data."""
+    for role in ("g", "d"):
+        cfg = config.model[role]
+        if models.architecture(role, cfg).takes_labels(cfg) and not spec.num_classes:
+            raise ConfigError(
+                f"model.{role}.conditional=True needs labelled data, and dataset "
+                f"{spec.name!r} has no labels: use a labelled dataset or conditional=False"
+            )
+
+
+def input_error(message: str) -> ConfigError:
+    return ConfigError(message)
+
+
+def check_label_range(labels: np.ndarray, num_classes: int) -> None:
+    bad = labels[(labels < 0) | (labels >= num_classes)]
+    if bad.size:
+        raise ConfigError(
+            f"label {int(bad[0])} is out of range: the data has classes 0..{num_classes - 1}"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _frequencies(data_json: str, num_classes: int) -> tuple:
+    from jaxgan import data
+    from jaxgan.metrics import classifier
+
+    cfg = ml_collections.ConfigDict(__import__("json").loads(data_json))
+    spec = data.describe(cfg)
+    counts = np.zeros(num_classes, np.int64)
+    for batch in classifier.split_batches(cfg, spec.num_examples, 1000):
+        counts += np.bincount(batch["label"], minlength=num_classes)
+    return tuple((counts / counts.sum()).tolist())
+
+
+def class_frequencies(data_cfg, num_classes: int) -> np.ndarray:
+    """Each class's share of the examples of data_cfg's split (read once per process)."""
+    return np.asarray(_frequencies(data_cfg.to_json(), num_classes))
