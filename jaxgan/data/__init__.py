@@ -52,6 +52,7 @@ DATASETS = {
     "toy2d_ring": "jaxgan.data.toy2d",
     "toy2d_grid": "jaxgan.data.toy2d",
     "image_folder": "jaxgan.data.image_folder",
+    "edges_mnist": "jaxgan.data.edges_mnist",
 }
 
 

@@ -10,7 +10,7 @@ DISCRIMINATOR entry next to its flax modules.
 import flax.linen as nn
 import ml_collections
 
-from jaxgan.models import dcgan, mlp
+from jaxgan.models import dcgan, mlp, patchgan, unet
 from jaxgan.models.architecture import Architecture, Context
 from jaxgan.models.dcgan import pyramid
 from jaxgan.models.layers import IMPLS as CONV_IMPLS
@@ -18,10 +18,12 @@ from jaxgan.models.layers import IMPLS as CONV_IMPLS
 GENERATORS = {
     "dcgan": dcgan.GENERATOR,
     "mlp": mlp.GENERATOR,
+    "unet": unet.GENERATOR,
 }
 DISCRIMINATORS = {
     "dcgan": dcgan.DISCRIMINATOR,
     "mlp": mlp.DISCRIMINATOR,
+    "patchgan": patchgan.DISCRIMINATOR,
 }
 REGISTRIES = {"g": GENERATORS, "d": DISCRIMINATORS}
 

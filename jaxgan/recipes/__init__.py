@@ -25,6 +25,7 @@ import importlib
 
 RECIPES = {
     "gan": "jaxgan.recipes.gan",
+    "pix2pix": "jaxgan.recipes.pix2pix",
 }
 
 
