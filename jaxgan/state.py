@@ -113,6 +113,18 @@ def guarded(state: TrainState, new_state: TrainState, metrics: dict) -> tuple:
     return new_state, {**metrics, "finite": finite.astype(jnp.float32)}
 
 
+def advance(state: TrainState, players: dict, metrics: dict, max_ema_decay: float, extras=None):
+    """The end of every recipe's step: the new players, their EMA moved toward them, the step
+    counter advanced, and the divergence guard; returns (state, metrics)."""
+    new_state = state.replace(
+        step=state.step + 1,
+        players=players,
+        ema=update_ema(state, players, max_ema_decay),
+        extras=state.extras if extras is None else extras,
+    )
+    return guarded(state, new_state, metrics)
+
+
 def sampling_params(state: TrainState, name: str, config: ml_collections.ConfigDict):
     """The weights of player `name` that samples and evaluation use: EMA when configured."""
     if config.train.ema_decay > 0 and name in state.ema:

@@ -122,12 +122,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     (g_grads,) = g_vjp(fake_grad)
     g = state_lib.apply_updates(g.replace(variables=g_vars), g_grads, g_tx)
     players = {"g": g, "d": d.replace(variables=d_vars)}
-    new_state = state.replace(
-        step=state.step + 1,
-        players=players,
-        ema=state_lib.update_ema(state, players, config.train.ema_decay),
-    )
-    return state_lib.guarded(state, new_state, {**metrics, "g_loss": g_loss})
+    return state_lib.advance(state, players, {**metrics, "g_loss": g_loss}, config.train.ema_decay)
 
 
 def make_train_step(config, spec):
