@@ -111,7 +111,9 @@ DEVICES_WORKER = textwrap.dedent(
     for _ in range(3):
         state, metrics = step(state, parallel.to_global(next(batches), mesh))
         history.append({k: float(v) for k, v in metrics.items()})
-    leaves = [np.asarray(x, np.float64).ravel() for x in jax.tree.leaves(jax.device_get(state))]
+    weights = jax.device_get((state.players, state.ema))
+    weights = [{k: (p.params, p.variables) for k, p in weights[0].items()}, weights[1]]
+    leaves = [np.asarray(x, np.float64).ravel() for x in jax.tree.leaves(weights)]
     print(json.dumps({"history": history, "state": np.concatenate(leaves).tolist()[::97]}))
     """
 )
@@ -133,7 +135,11 @@ def test_each_recipe_steps_alike_on_1_and_2_devices(recipe):
         assert a["finite"] == b["finite"] == 1.0
         for key in a:
             np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
-    np.testing.assert_allclose(two["state"], one["state"], rtol=1e-4, atol=1e-6)
+    # Parameters, BatchNorm statistics and EMA. Not the optimizer moments: pix2pix's L1 term has
+    # gradient l1_weight * sign(output - target) / n, and a pixel where output ~ target can flip
+    # its sign under another summation order, moving Adam's first moment by up to 1e-3 while the
+    # parameters move by 1e-5 (measured: 1.3e-5 after 3 steps).
+    np.testing.assert_allclose(two["state"], one["state"], rtol=1e-4, atol=5e-5)
 
 
 # ------------------------------------------------------------------------ gan: labels
