@@ -1,6 +1,7 @@
 """Pieces several recipes share: building G and D from config.model, optimizers, label checks."""
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -49,10 +50,6 @@ def check_labels(config, spec) -> None:
             )
 
 
-def input_error(message: str) -> ConfigError:
-    return ConfigError(message)
-
-
 def check_label_range(labels: np.ndarray, num_classes: int) -> None:
     bad = labels[(labels < 0) | (labels >= num_classes)]
     if bad.size:
@@ -66,7 +63,7 @@ def _frequencies(data_json: str, num_classes: int) -> tuple:
     from jaxgan import data
     from jaxgan.metrics import classifier
 
-    cfg = ml_collections.ConfigDict(__import__("json").loads(data_json))
+    cfg = ml_collections.ConfigDict(json.loads(data_json))
     spec = data.describe(cfg)
     counts = np.zeros(num_classes, np.int64)
     for batch in classifier.split_batches(cfg, spec.num_examples, 1000):

@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxgan import data, images, models
 from jaxgan import state as state_lib
+from jaxgan.config import ConfigError
 from jaxgan.recipes import adversarial, common
 
 NAME = "gan"
@@ -49,7 +50,7 @@ def build(config, spec, groups: int | None = None) -> Models:
 
 def validate(config) -> None:
     if config.gan.z_dim < 1:
-        raise common.input_error(f"gan.z_dim={config.gan.z_dim!r} is out of range: it must be >= 1")
+        raise ConfigError(f"gan.z_dim={config.gan.z_dim!r} is out of range: it must be >= 1")
 
 
 def check(config, spec) -> None:
@@ -149,7 +150,7 @@ def _labels_given(config, spec, num: int, labels) -> dict:
     m_labels = models.architecture("g", config.model.g).takes_labels(config.model.g)
     if not m_labels:
         if labels is not None:
-            raise common.input_error(
+            raise ConfigError(
                 f"labels={labels!r} given, but generator {config.model.g.name!r} is not "
                 "conditional (set model.g.conditional=True to train one)"
             )
