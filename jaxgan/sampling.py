@@ -1,5 +1,6 @@
 """Running a recipe's generator (EMA weights, inference mode) over inputs of any size."""
 
+import inspect
 import pathlib
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import recipes
+from jaxgan.config import ConfigError
 
 
 def make_sampler(config: ml_collections.ConfigDict):
@@ -56,6 +58,17 @@ def sample(state, config, rng, num: int, *, batch_size: int = 500, **given) -> n
     if num < 1:
         raise ValueError(f"num must be a positive number of samples, got {num}")
     recipe, spec = recipes.prepare(config)
+    accepted = [
+        name
+        for name, p in inspect.signature(recipe.sample_inputs).parameters.items()
+        if p.kind == p.KEYWORD_ONLY
+    ]
+    for name in given:
+        if name not in accepted:
+            raise ConfigError(
+                f"recipe {config.recipe!r} takes no {name} (--{name}) as input: it takes "
+                + (", ".join(accepted) or "nothing but the random seed")
+            )
     inputs = recipe.sample_inputs(config, spec, num, rng, **given)
     return generate(state, config, inputs, rng, batch_size=batch_size)
 

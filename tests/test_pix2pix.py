@@ -54,6 +54,8 @@ def test_pix2pix_translates_the_images_a_user_gives(tmp_path):
     assert out.shape == (3, 32, 32, 1)
     one = jaxgan.sample(state, config, jax.random.PRNGKey(0), 10, source=str(folder / "1.png"))
     np.testing.assert_allclose(one[0], out[1], atol=1e-6)
+    with pytest.raises(ConfigError, match="recipe 'pix2pix' takes no labels .* it takes source"):
+        jaxgan.sample(state, config, jax.random.PRNGKey(0), 1, labels=[3])
     with pytest.raises(jaxgan.data.DataError, match="is not an image file, a folder"):
         jaxgan.sample(state, config, jax.random.PRNGKey(0), 1, source=str(tmp_path / "none"))
 

@@ -173,6 +173,8 @@ def test_labels_for_an_unconditional_generator_are_refused(smoke_config):
     state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
     with pytest.raises(ConfigError, match="is not conditional"):
         jaxgan.sample(state, config, jax.random.PRNGKey(0), 2, labels=[1])
+    with pytest.raises(ConfigError, match="recipe 'gan' takes no source"):
+        jaxgan.sample(state, config, jax.random.PRNGKey(0), 2, source="edges/")
 
 
 def test_a_conditional_model_needs_labelled_data():
