@@ -1,4 +1,4 @@
-"""Evaluation inside the training loop: eval rows, the best checkpoint, and FID falling."""
+"""Inside the training loop: eval rows, the best checkpoint, FID falling, and profiling."""
 
 import json
 
@@ -7,6 +7,7 @@ import pytest
 
 from jaxgan import checkpoint, evaluate, train, writers
 from jaxgan import config as config_lib
+from jaxgan.config import ConfigError
 
 from conftest import ROOT
 
@@ -67,3 +68,14 @@ def test_classifier_fid_of_a_training_dcgan_falls_between_the_references(
     }
     assert sorted(fid) == [100, 200, 300, 400]
     assert 10.0 < fid[400] < 0.6 * fid[100] and fid[100] < 580.0, fid
+
+
+def test_profile_steps_write_a_trace_of_that_window(smoke_config, tmp_path):
+    config = smoke_config("gan_mlp")
+    config.train.profile_steps = (2, 3)
+    train.train_and_evaluate(config, tmp_path)
+    traces = list((tmp_path / "profile").rglob("*.xplane.pb"))
+    assert len(traces) == 1 and traces[0].stat().st_size > 0
+    config.train.profile_steps = (3, 2)
+    with pytest.raises(ConfigError, match=r"train.profile_steps=\(3, 2\) must be \(\) or"):
+        config_lib.validate(config)
