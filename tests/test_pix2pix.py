@@ -61,18 +61,24 @@ def test_pix2pix_translates_the_images_a_user_gives(tmp_path):
 
 
 @pytest.mark.slow
-def test_pix2pix_end_to_end_train_evaluate_and_sample(tmp_path, mnist_classifier):
+def test_pix2pix_end_to_end_train_and_evaluate(tmp_path, mnist_classifier):
     workdir = tmp_path / "run"
-    args = ["--config=experiments/pix2pix.py:smoke", f"--workdir={workdir}"]
-    done = run_launch(*args, "--config.eval.every_steps=4", "--config.eval.num_samples=64")
+    # Native 28x28 digits (a 2-level U-Net, a 1-layer PatchGAN): the session's 28x28 classifier
+    # serves FID, instead of training a 32x32 one for this test alone.
+    at_28 = {"data.image_size": 28, "model.g.depth": 2, "model.d.num_layers": 1}
+    done = run_launch(
+        "--config=experiments/pix2pix.py:smoke",
+        f"--workdir={workdir}",
+        "--config.eval.every_steps=4",
+        "--config.eval.num_samples=64",
+        *(f"--config.{key}={value}" for key, value in at_28.items()),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r for r in rows if "eval/fid" in r]
     assert evaluated and {"eval/l1", "eval/psnr", "eval/ssim"} <= set(evaluated[-1])
     assert (workdir / "samples" / "step_0000004.png").exists()
-    npz = tmp_path / "translated.npz"
-    done = run_launch(*args, "--mode=sample", f"--output={npz}", "--num_samples=6")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert np.load(npz)["images"].shape == (6, 32, 32, 1)
-    state = checkpoint.restore_state(smoke(), workdir)
+    config = smoke()
+    config.data.image_size, config.model.g.depth, config.model.d.num_layers = 28, 2, 1
+    state = checkpoint.restore_state(config, workdir)
     assert int(state.step) == 4 and set(state.players) == {"g", "d"}
