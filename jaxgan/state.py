@@ -52,6 +52,17 @@ def init_player(module, tx: optax.GradientTransformation, rng, *args, **kwargs) 
     return Player(params=params, variables=variables, opt_state=tx.init(params))
 
 
+def initial_state(rng, players: dict, ema: tuple = ("g",), extras: dict | None = None):
+    """Step 0: the players, EMA copies of those named in `ema`, and the task's extras."""
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        rng=rng,
+        players=players,
+        ema={name: jax.tree.map(jnp.copy, players[name].params) for name in ema},
+        extras={} if extras is None else extras,
+    )
+
+
 def apply_train(module, params, variables, *args, rngs=None, **kwargs):
     """Train-mode call that returns (output, updated non-param variables)."""
     out, new_vars = module.apply(

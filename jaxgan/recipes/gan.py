@@ -66,13 +66,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     g = state_lib.init_player(m.g, g_tx, g_rng, z, **(label if m.g_labels else {}))
     x = jnp.zeros((1,) + tuple(spec.shape), jnp.float32)
     d = state_lib.init_player(m.d, d_tx, d_rng, x, **(label if m.d_labels else {}))
-    return state_lib.TrainState(
-        step=jnp.zeros((), jnp.int32),
-        rng=rng,
-        players={"g": g, "d": d},
-        ema={"g": jax.tree.map(jnp.copy, g.params)},
-        extras={},
-    )
+    return state_lib.initial_state(rng, {"g": g, "d": d})
 
 
 def critic_keys(state, k: int) -> tuple:

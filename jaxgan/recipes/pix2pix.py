@@ -79,13 +79,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     pair = jnp.zeros((1,) + spec.shape[:2] + (source.shape[-1] + spec.shape[-1],), jnp.float32)
     g = state_lib.init_player(m.g, g_tx, g_rng, source)
     d = state_lib.init_player(m.d, d_tx, d_rng, pair)
-    return state_lib.TrainState(
-        step=jnp.zeros((), jnp.int32),
-        rng=rng,
-        players={"g": g, "d": d},
-        ema={"g": jax.tree.map(jnp.copy, g.params)},
-        extras={},
-    )
+    return state_lib.initial_state(rng, {"g": g, "d": d})
 
 
 def _call(d, params, variables, x, cond):
