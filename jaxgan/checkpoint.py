@@ -8,6 +8,8 @@ checkpoint never runs code from it.
 
 import functools
 import pathlib
+import re
+import sys
 
 import flax
 import grain
@@ -28,18 +30,28 @@ class CheckpointError(RuntimeError):
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+    """The error's first line, without the object reprs TensorStore appends."""
+    text = (str(error).strip().splitlines() or [""])[0]
+    text = re.split(r"\s*See full TensorStore details|\s*<bound method ", text)[0]
+    return f"{type(error).__name__}: {text}"[:300]
 
 
 class Checkpointer:
-    def __init__(self, directory, *, max_to_keep: int):
+    """Saves and restores (state, data position, config, data identity) as one checkpoint.
+
+    `data_identity` (jaxgan.data.identity: dataset, split, a fingerprint of what is read) is
+    saved with each checkpoint and compared by check_data on resume."""
+
+    def __init__(self, directory, *, max_to_keep: int, data_identity: dict | None = None):
+        _ignore_closed_loop_callbacks()
         self.directory = pathlib.Path(directory).absolute()
+        self.data_identity = data_identity
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
         handlers = {
             "state": ocp.StandardCheckpointHandler(),
             "data": grain.checkpoint.CheckpointHandler(),
             "config": ocp.JsonCheckpointHandler(),
+            "dataset": ocp.JsonCheckpointHandler(),
         }
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_handlers=handlers
@@ -52,15 +64,14 @@ class Checkpointer:
         """Starts an async save; refuses to write non-finite values."""
         if not bool(all_finite(state)):
             raise CheckpointError(f"refusing to save step {step}: the state has non-finite values")
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                data=grain.checkpoint.CheckpointSave(iterator),
-                config=ocp.args.JsonSave(config.to_dict()),
-            ),
-            force=True,
+        items = dict(
+            state=ocp.args.StandardSave(state),
+            data=grain.checkpoint.CheckpointSave(iterator),
+            config=ocp.args.JsonSave(config.to_dict()),
         )
+        if self.data_identity is not None:
+            items["dataset"] = ocp.args.JsonSave(self.data_identity)
+        self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
@@ -85,6 +96,32 @@ class Checkpointer:
                 f"the checkpoint at step {step} in {self.directory} was written with a different "
                 f"config; these keys differ: {'; '.join(differ)}. Use a new --workdir, or set them "
                 "back to resume."
+            )
+
+    def check_data(self, step: int) -> None:
+        """Refuses to resume on other data than the checkpoint's (another folder, split or
+        dataset); checkpoints that predate the record are let through with a warning."""
+        if self.data_identity is None:
+            return
+        if not (self.directory / str(step) / "dataset").exists():
+            logging.warning("checkpoint %d records no data identity: not checked", step)
+            return
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(dataset=ocp.args.JsonRestore())
+            )
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(self._unreadable(step, e)) from e
+        saved, now = dict(restored.dataset), self.data_identity
+        differ = [
+            f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
+            for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)
+        ]
+        if differ:
+            raise CheckpointError(
+                f"the checkpoint at step {step} in {self.directory} was trained on other data "
+                f"({'; '.join(differ)}). Point data.* back at that data, or use a new --workdir."
             )
 
     def restore(self, step: int, abstract_state, iterator):
@@ -145,6 +182,25 @@ class Checkpointer:
         )
 
 
+def _ignore_closed_loop_callbacks() -> None:
+    """When a restore fails, TensorStore still completes the other arrays' reads and calls back
+    into the asyncio loop orbax has already closed; each callback's 'RuntimeError: Event loop is
+    closed' is reported as unraisable, a traceback around the user's one-line error. This
+    process's unraisable hook drops exactly that error and passes on the rest."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_closed_loop_errors", False):
+        return
+
+    def hook(unraisable):
+        value = unraisable.exc_value
+        if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook.drops_closed_loop_errors = True
+    sys.unraisablehook = hook
+
+
 def _shapes(tree) -> dict:
     """{'players/g/params/Dense_0/kernel': shape, ...} for a TrainState or orbax's metadata."""
     flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(tree), sep="/")
@@ -167,7 +223,16 @@ def restore_state(config: ml_collections.ConfigDict, workdir, which: str = "late
     config_lib.validate(config)
     if which not in CHECKPOINT_DIRS:
         raise ValueError(f"which={which!r}: choose one of {', '.join(CHECKPOINT_DIRS)}")
-    directory = pathlib.Path(workdir) / CHECKPOINT_DIRS[which]
+    workdir = pathlib.Path(workdir)
+    if not workdir.is_dir():
+        what = "is not a directory" if workdir.exists() else "does not exist"
+        raise CheckpointError(f"--workdir={str(workdir)!r} {what}: no checkpoint to load")
+    directory = workdir / CHECKPOINT_DIRS[which]
+    if which == "best" and not directory.exists():
+        raise CheckpointError(
+            f"no best checkpoint in {workdir}: it is kept only by runs that evaluate while "
+            "training (eval.every_steps > 0); use --checkpoint=latest"
+        )
     ckpt = Checkpointer(directory, max_to_keep=1_000_000)
     try:
         latest = ckpt.latest_step()

@@ -73,12 +73,29 @@ def sample(state, config, rng, num: int, *, batch_size: int = 500, **given) -> n
     return generate(state, config, inputs, rng, batch_size=batch_size)
 
 
+def check_output(output) -> pathlib.Path:
+    """The --output path, its folder created; a ConfigError before any work if it cannot be one."""
+    output = pathlib.Path(output)
+    if output.is_dir():
+        raise ConfigError(
+            f"--output={str(output)!r} is a directory: give a file, e.g. {output / 'samples.npz'}"
+        )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"--output={str(output)!r}: cannot create its folder ({e.strerror or e})"
+        ) from e
+    return output
+
+
 def sample_to_file(config, workdir, *, num_samples: int, output, seed: int, **given):
     """Writes samples (float32, NHWC in [-1, 1]) to an .npz under key 'images'.
 
     `given` are the recipe's inputs from the command line (labels=, source=)."""
     from jaxgan import checkpoint
 
+    output = check_output(output)
     state = checkpoint.restore_state(config, workdir)
     samples = sample(
         state,
@@ -88,10 +105,11 @@ def sample_to_file(config, workdir, *, num_samples: int, output, seed: int, **gi
         batch_size=config.eval.batch_size,
         **given,
     )
-    output = pathlib.Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp.npz")
-    np.savez(tmp, images=samples)
-    tmp.replace(output)
+    try:
+        np.savez(tmp, images=samples)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
     logging.info("wrote %d samples %s to %s", len(samples), samples.shape[1:], output)
     return output

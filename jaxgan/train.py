@@ -6,8 +6,10 @@ together, so a run killed at any moment and restarted with the same command cont
 """
 
 import contextlib
+import os
 import pathlib
 import signal
+import sys
 import threading
 import time
 
@@ -17,51 +19,68 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from jaxgan import checkpoint, data, evaluate, parallel, recipes, writers
+from jaxgan import checkpoint, data, evaluate, parallel, recipes, workdirs, writers
 from jaxgan import state as state_lib
 
 EXIT_PREEMPTED = 75  # sysexits EX_TEMPFAIL: "try again later"; batch scripts requeue on it.
+EXIT_INTERRUPTED = 130  # The shell's code for a process ended by Ctrl-C (128 + SIGINT).
 PREEMPTION_SYNC_EVERY = 10  # Steps between multi-host agreements on a SIGTERM.
+STOP_SIGNALS = {signal.SIGTERM: EXIT_PREEMPTED, signal.SIGINT: EXIT_INTERRUPTED}
 
 
 class Preempted(Exception):
-    """SIGTERM arrived; a checkpoint of `step` was written. Exit with EXIT_PREEMPTED."""
+    """SIGTERM or SIGINT arrived; a checkpoint of `step` was written. Exit with `exit_code`."""
 
-    def __init__(self, step: int, directory):
-        super().__init__(f"preempted: checkpoint of step {step} written to {directory}")
+    def __init__(self, step: int, directory, signum=signal.SIGTERM):
+        name = signal.Signals(signum).name
+        what = "preempted" if signum == signal.SIGTERM else "interrupted"
+        super().__init__(f"{what} ({name}): checkpoint of step {step} written to {directory}")
         self.step = step
+        self.exit_code = STOP_SIGNALS[signum]
 
 
 class DivergenceError(RuntimeError):
     """Too many consecutive steps had non-finite values."""
 
 
+class LoopError(RuntimeError):
+    """An error in the loop that was not the train step's (data, disk, a writer), after the last
+    completed step was checkpointed."""
+
+
 @contextlib.contextmanager
-def sigterm_flag():
-    """Yields a dict whose 'set' turns True once SIGTERM arrives (the loop polls it)."""
-    flag = {"set": False}
+def stop_signals():
+    """Yields a dict whose 'signal' becomes the SIGTERM or SIGINT that arrived (the loop polls it
+    and checkpoints); a second SIGINT ends the process at once."""
+    flag = {"signal": None}
     if threading.current_thread() is not threading.main_thread():
         yield flag  # Signals can only be handled on the main thread (e.g. some notebook runners).
         return
 
     def handle(signum, frame):
-        logging.warning("SIGTERM received: finishing the current step and checkpointing")
-        flag["set"] = True
+        if signum == signal.SIGINT and flag["signal"] == signal.SIGINT:
+            print("second Ctrl-C: exiting now, without a checkpoint", file=sys.stderr, flush=True)
+            os._exit(EXIT_INTERRUPTED)
+        name = signal.Signals(signum).name
+        logging.warning("%s received: finishing the current step and checkpointing", name)
+        flag["signal"] = flag["signal"] or signal.Signals(signum)
 
-    previous = signal.signal(signal.SIGTERM, handle)
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _preemption_requested(flag, step: int) -> bool:
+def _stop_requested(flag, step: int):
+    """The signal every process agrees to stop on, or None."""
     if jax.process_count() == 1:
-        return flag["set"]
+        return flag["signal"]
     if step % PREEMPTION_SYNC_EVERY:
-        return False
-    votes = multihost_utils.process_allgather(np.array(flag["set"], np.int32))
-    return bool(np.any(votes))
+        return None
+    votes = multihost_utils.process_allgather(np.array(flag["signal"] or 0, np.int32))
+    return signal.Signals(int(np.max(votes))) if np.any(votes) else None
 
 
 def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
@@ -85,12 +104,20 @@ def make_iterator(config: ml_collections.ConfigDict, *, start_step: int = 0):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.TrainState:
-    """Trains until `config.train.num_steps`, resuming from `workdir`'s latest checkpoint."""
+    """Trains until `config.train.num_steps`, resuming from `workdir`'s latest checkpoint.
+
+    One training process per workdir: process 0 holds its lock while it runs."""
     recipe, spec = recipes.prepare(config)  # Config, shape and recipe errors before any work.
-    workdir = pathlib.Path(workdir)
-    shape = tuple(spec.shape)
     mesh = parallel.make_mesh()
     per_device = parallel.check_batch_size(config.train.batch_size, mesh)
+    workdir = workdirs.prepare(workdir)
+    lock = workdirs.locked(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(config, workdir, recipe, spec, mesh, per_device)
+
+
+def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
+    shape = tuple(spec.shape)
     enable_compilation_cache(config)
     t = config.train
     logging.info(
@@ -105,7 +132,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     )
 
     iterator = make_iterator(config)  # Data errors before anything is written.
-    ckpt = checkpoint.Checkpointer(workdir / "checkpoints", max_to_keep=t.max_to_keep)
+    identity = data.identity(config.data)
+    ckpt = checkpoint.Checkpointer(
+        workdir / "checkpoints", max_to_keep=t.max_to_keep, data_identity=identity
+    )
     init, abstract = checkpoint.abstract_state(config, mesh)
     latest = ckpt.latest_step()
     if latest is None:
@@ -114,6 +144,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         )
     else:
         ckpt.check_compatible(latest, config)
+        ckpt.check_data(latest)
+        if latest >= t.num_steps:
+            ckpt.close()
+            logging.warning(
+                "nothing to do: the latest checkpoint in %s is at step %d and "
+                "train.num_steps=%d; raise --config.train.num_steps to train further",
+                ckpt.directory,
+                latest,
+                t.num_steps,
+            )
+            return ckpt.restore(latest, abstract, None)[0]
         state, restored = ckpt.restore(latest, abstract, iterator)
         iterator = restored if restored is not None else make_iterator(config, start_step=latest)
         logging.info("resumed from step %d in %s", latest, ckpt.directory)
@@ -141,11 +182,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
     due = lambda every: step % every == 0 or step == t.num_steps
 
     compiled = None
-    saved_step = latest
+    saved_step = latest  # The last checkpoint whose every step was applied.
     bad_steps = 0
+    save_owed = False  # A checkpoint fell due during a streak of skipped steps.
     pending = None  # The previous step's metrics, read one step late to keep the device busy.
     throughput = writers.Throughput(start)
     step = start
+    in_step = False  # While the jitted step runs: its input state is donated, so not saveable.
 
     def check_finite(metrics, at_step):
         nonlocal bad_steps
@@ -155,54 +198,118 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         bad_steps += 1
         logging.warning("step %d had non-finite values and was not applied", at_step)
         if bad_steps >= t.max_bad_steps:
+            if saved_step is None:
+                last = (
+                    "no checkpoint was written before that (the first was due at step "
+                    f"{t.checkpoint_every_steps}), so there is none to go back to"
+                )
+            else:
+                last = f"the last good checkpoint is step {saved_step} in {ckpt.directory}"
             raise DivergenceError(
                 f"training diverged: {bad_steps} consecutive steps up to step {at_step} had "
-                f"non-finite losses or parameters and were not applied; the last good checkpoint "
-                f"is step {saved_step} in {ckpt.directory}"
+                f"non-finite losses or parameters and were not applied; {last}"
             )
 
+    def save(data_iterator) -> None:
+        """Checkpoints `step`, saying so when its latest updates were skipped."""
+        if bad_steps:
+            logging.warning(
+                "checkpoint of step %d holds the state of step %d: the %d steps after it had "
+                "non-finite values and were not applied",
+                step,
+                step - bad_steps,
+                bad_steps,
+            )
+        with throughput.excluded():
+            ckpt.save(step, state, data_iterator, config)
+
+    def save_before_exit() -> str:
+        """Checkpoints the last completed step after an error outside the step; says what."""
+        if in_step or compiled is None:
+            return "no checkpoint written (the failure was inside the train step)"
+        if step == saved_step:
+            return f"the last checkpoint is step {step} in {ckpt.directory}"
+        if pending is not None and float(pending["finite"]) != 1.0:
+            return f"the last good checkpoint is step {saved_step} in {ckpt.directory}"
+        try:
+            fresh = make_iterator(config, start_step=step)
+        except Exception:  # noqa: BLE001 - the data itself failed: keep the loop's iterator.
+            fresh = iterator if data.iterator_position(iterator) == step else None
+        if fresh is None:
+            return f"the last checkpoint is step {saved_step} in {ckpt.directory}"
+        save(fresh)
+        ckpt.wait()
+        return f"checkpoint of step {step} written to {ckpt.directory}"
+
     try:
-        with sigterm_flag() as sigterm:
-            while step < t.num_steps:
-                batch = parallel.to_global(next(iterator), mesh)
-                if compiled is None:
-                    began = time.perf_counter()
-                    compiled = step_fn.lower(state, batch).compile()
-                    logging.info("train step compiled in %.1fs", time.perf_counter() - began)
-                    throughput = writers.Throughput(start)
-                    loop_began = time.perf_counter()
-                profile.before(step + 1)
-                state, metrics = compiled(state, batch)
-                step += 1
-                profile.after(step, metrics)
-                if pending is not None:
-                    check_finite(pending, step - 1)
-                pending = metrics
-                row = {}
-                if due(t.log_every_steps):
-                    row = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    row["steps_per_sec"] = throughput.read(step)
-                    row["images_per_sec"] = row["steps_per_sec"] * t.batch_size
-                    writer.progress(step, row, row["steps_per_sec"])
-                with throughput.excluded():
-                    if due(t.sample_every_steps):
-                        writer.samples(step, draw_samples(state))
-                    if evaluation is not None and due(config.eval.every_steps):
-                        row.update(evaluation(step, state, iterator))
-                if row:
-                    writer.scalars(step, row)
-                preempt = _preemption_requested(sigterm, step)
-                if due(t.checkpoint_every_steps) or preempt:
-                    check_finite(pending, step)
-                    pending = None
+        with stop_signals() as stop:
+            try:
+                while step < t.num_steps:
+                    batch = parallel.to_global(next(iterator), mesh)
+                    in_step = True
+                    if compiled is None:
+                        began = time.perf_counter()
+                        compiled = step_fn.lower(state, batch).compile()
+                        logging.info("train step compiled in %.1fs", time.perf_counter() - began)
+                        throughput = writers.Throughput(start)
+                        loop_began = time.perf_counter()
+                    profile.before(step + 1)
+                    state, metrics = compiled(state, batch)
+                    in_step = False
+                    step += 1
+                    profile.after(step, metrics)
+                    if pending is not None:
+                        check_finite(pending, step - 1)
+                    pending = metrics
+                    row = {}
+                    if due(t.log_every_steps):
+                        row = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        row["steps_per_sec"] = throughput.read(step)
+                        row["images_per_sec"] = row["steps_per_sec"] * t.batch_size
+                        writer.progress(step, row, row["steps_per_sec"])
                     with throughput.excluded():
-                        ckpt.save(step, state, iterator, config)
-                    saved_step = step
-                if preempt:
-                    ckpt.wait()
-                    raise Preempted(step, ckpt.directory)
-            if pending is not None:
-                check_finite(pending, step)
+                        if due(t.sample_every_steps):
+                            writer.samples(step, draw_samples(state))
+                        if evaluation is not None and due(config.eval.every_steps):
+                            row.update(evaluation(step, state, iterator))
+                    if row:
+                        writer.scalars(step, row)
+                    stop_signal = _stop_requested(stop, step)
+                    if due(t.checkpoint_every_steps) or stop_signal or save_owed:
+                        check_finite(pending, step)
+                        pending = None
+                        if bad_steps and not stop_signal:
+                            if not save_owed:
+                                logging.warning(
+                                    "checkpoint of step %d postponed: the last %d steps had "
+                                    "non-finite values and were not applied",
+                                    step,
+                                    bad_steps,
+                                )
+                            save_owed = True
+                        else:
+                            save(iterator)
+                            saved_step, save_owed = step, False
+                    if stop_signal:
+                        ckpt.wait()
+                        raise Preempted(step, ckpt.directory, stop_signal)
+                if pending is not None:
+                    check_finite(pending, step)
+            except (Preempted, DivergenceError):
+                raise
+            except Exception as e:
+                try:
+                    outcome = save_before_exit()
+                except Exception as again:  # noqa: BLE001 - e.g. the disk is full.
+                    outcome = f"no checkpoint could be written either: {type(again).__name__}"
+                if isinstance(e, data.DataError | checkpoint.CheckpointError):
+                    raise type(e)(f"{e} (after step {step}; {outcome})") from e
+                logging.exception("error after step %d", step)
+                reason = (str(e).strip().splitlines() or [""])[0]
+                raise LoopError(
+                    f"training stopped after step {step}: {type(e).__name__}: {reason} "
+                    f"({outcome}; the traceback is in the log above)"
+                ) from e
     finally:
         profile.close()
         ckpt.wait()

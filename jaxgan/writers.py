@@ -2,13 +2,16 @@
 
 Only process 0 writes; on other processes every method is a no-op. A resumed run first drops
 the metrics.jsonl rows and TensorBoard events past its checkpoint, so the logs read as if the run
-had never been interrupted.
+had never been interrupted. Non-finite values are written to metrics.jsonl as null (strict JSON);
+the row's `finite` says whether its step was applied.
 """
 
 import contextlib
 import json
 import logging as std_logging
+import math
 import pathlib
+import struct
 import time
 
 import numpy as np
@@ -24,11 +27,22 @@ def quiet_library_logs() -> None:
     )
 
 
+def json_safe(value):
+    """`value` with every non-finite float replaced by None, so json.dumps writes strict JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write_json(path, value: dict) -> None:
     """Atomically: a reader sees the old file or the new one, never half of one."""
     path = pathlib.Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(json_safe(value), indent=2, sort_keys=True, allow_nan=False) + "\n")
     tmp.replace(path)
 
 
@@ -52,6 +66,51 @@ def _trim_jsonl(path: pathlib.Path, last_step: int) -> None:
     tmp.replace(path)
 
 
+def read_events(path) -> list[bytes]:
+    """The serialized Event records of a TensorBoard event file (TFRecord framing: length,
+    its CRC, data, its CRC), stopping at a record torn by a kill."""
+    blob, records, at = pathlib.Path(path).read_bytes(), [], 0
+    while at + 12 <= len(blob):
+        (length,) = struct.unpack("<Q", blob[at : at + 8])
+        end = at + 12 + length + 4
+        if end > len(blob):
+            break
+        records.append(blob[at + 12 : at + 12 + length])
+        at = end
+    return records
+
+
+def _trim_events(directory: pathlib.Path, last_step: int) -> None:
+    """Rewrites the event files of `directory` as one that keeps events with step <= last_step,
+    so TensorBoard shows a resumed run's steps once (every reader, not only those that honour
+    a purge marker)."""
+    from tensorboardX.proto import event_pb2
+    from tensorboardX.record_writer import masked_crc32c
+
+    files = sorted(directory.glob("events.out.tfevents.*")) if directory.is_dir() else []
+    if not files:
+        return
+    kept = []
+    for path in files:
+        for record in read_events(path):
+            if event_pb2.Event.FromString(record).step <= last_step:
+                kept.append(record)
+    framed = b"".join(
+        struct.pack("<Q", len(r))
+        + struct.pack("<I", masked_crc32c(struct.pack("<Q", len(r))))
+        + r
+        + struct.pack("<I", masked_crc32c(r))
+        for r in kept
+    )
+    merged = directory / f"events.out.tfevents.{files[0].name.split('.', 3)[3]}"
+    tmp = directory / "trimmed.tmp"
+    tmp.write_bytes(framed)
+    tmp.replace(merged)
+    for path in files:
+        if path != merged:
+            path.unlink()
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     h, rem = divmod(seconds, 3600)
@@ -71,16 +130,21 @@ class Writer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / "metrics.jsonl"
         _trim_jsonl(path, start_step)
+        _trim_events(self.workdir / "tensorboard", start_step)
         self._jsonl = path.open("a")
         from tensorboardX import SummaryWriter
 
-        self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=start_step + 1)
+        # The suffix keeps a resumed run's file apart from (and sorted after) the trimmed one,
+        # even within the same second.
+        self._tb = SummaryWriter(
+            str(self.workdir / "tensorboard"), filename_suffix=f".{start_step:010d}"
+        )
 
     def scalars(self, step: int, values: dict) -> None:
         if not self.enabled:
             return
         row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
-        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.write(json.dumps(json_safe(row), allow_nan=False) + "\n")
         self._jsonl.flush()
         for key, value in values.items():
             self._tb.add_scalar(key, float(value), int(step))

@@ -388,15 +388,47 @@ def test_image_folder_gray_and_unlabeled(tmp_path):
     ]
 
 
-def test_image_folder_corrupt_file_is_named(tmp_path):
+def test_image_folder_skips_bad_files_the_same_way_every_time(tmp_path, caplog):
     write_folder(tmp_path)
     good = (tmp_path / "cat" / "0.png").read_bytes()
-    (tmp_path / "cat" / "1.png").write_bytes(good[: len(good) // 2])  # Truncated.
-    it = data.make_iterator(
-        config(name="image_folder", path=str(tmp_path), image_size=8), global_batch_size=6, seed=0
-    )
-    with pytest.raises(ValueError, match=r"cannot read image file .*cat/1\.png"):
-        next(it)
+    (tmp_path / "cat" / "1.png").write_bytes(good[: len(good) // 2])  # Header fine, pixels cut.
+    (tmp_path / "cat" / "2.png").write_bytes(b"no image")  # Not even a header.
+    cfg = config(name="image_folder", path=str(tmp_path), image_size=8)
+    with caplog.at_level("INFO"):
+        assert data.describe(cfg).num_examples == 5  # The headerless file is left out.
+        (batch,) = take(cfg, 1, batch=5)
+        (again,) = take(cfg, 1, batch=5)
+    log = caplog.text
+    assert "1 of 6 files cannot be read and are left out: cat/2.png" in log
+    assert "skipping unreadable image" in log and "cat/1.png" in log
+    # cat/1.png is replaced by the next readable file in sorted order, a dog, with its label.
+    assert sorted(batch["label"]) == [0, 1, 1, 1, 1]
+    np.testing.assert_array_equal(batch["x"], again["x"])
+
+
+def test_image_folder_channels_follow_the_majority_of_files(tmp_path, caplog):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(mixed / "0_first_is_gray.png")
+    for i in range(3):
+        Image.fromarray(np.full((9, 9, 3), (255, 0, 0), np.uint8)).save(mixed / f"{i + 1}.png")
+    with caplog.at_level("INFO"):
+        spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4))
+    assert spec.shape == (4, 4, 3)
+    assert "1 gray and 3 colour images: training on RGB (1 converted)" in caplog.text
+    for i in range(3):
+        Image.fromarray(np.zeros((9, 9), np.uint8)).save(mixed / f"gray_{i}.png")
+    spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4))
+    assert spec.shape == (4, 4, 1)  # 4 gray against 3 colour.
+    spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4, channels=3))
+    assert spec.shape == (4, 4, 3)
+
+
+def test_embedded_digits_are_prepared_without_claiming_a_download(tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        embedded_mnist.prepare(config(cache_dir=str(tmp_path)))
+    assert "nothing is downloaded" in caplog.text
+    assert "Downloading" not in caplog.text
 
 
 # --- toy 2-D --------------------------------------------------------------------------------

@@ -278,6 +278,8 @@ def test_launch_evaluate_writes_eval_json(tmp_path, trained_classifier):
     assert record["step"] == 4 and record["which"] == "latest" and record["num_samples"] == 64
     assert record["classifier_test_accuracy"] == trained_classifier.test_accuracy
     assert record["features"].startswith("classifier-embedded_mnist-28x1")
+    printed = done.stdout.strip().splitlines()[-1]  # The results, not only the file.
+    assert printed.startswith("step 4 (latest): ") and f"fid={record['fid']:.4g}" in printed
 
     missing = tmp_path / "weights" / inception.FID_WEIGHTS_FILENAME
     failed = run_launch(

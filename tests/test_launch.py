@@ -93,3 +93,90 @@ def test_batch_size_not_dividing_over_devices_stops_with_one_line(tmp_path):
 def test_missing_config_file_stops_with_one_line(tmp_path):
     done = run_launch("--config=experiments/nope.py", f"--workdir={tmp_path}")
     _one_line_error(done, "nope.py")
+
+
+def _bad_config_file(tmp_path, text):
+    path = tmp_path / "experiment.py"
+    path.write_text(text)
+    return [f"--config={path}"]
+
+
+# Each case a user hit: what they ran -> what the one line must name.
+USER_ERRORS = {
+    "config_syntax": (
+        lambda tmp, run: _bad_config_file(tmp, "def get_config(:\n    pass\n"),
+        ["experiment.py", "SyntaxError", "line 1"],
+    ),
+    "config_import": (
+        lambda tmp, run: _bad_config_file(tmp, "\nimport no_such_module\n"),
+        ["experiment.py", "ModuleNotFoundError", "no_such_module", "line 2"],
+    ),
+    "config_argument": (
+        lambda tmp, run: ["--config=experiments/gan_mlp.py:smok"],
+        ["unknown config argument 'smok'", "'smoke'"],
+    ),
+    "workdir_is_a_file": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'file'}"],
+        ["is a file, not a directory"],
+    ),
+    "workdir_not_writable": (
+        lambda tmp, run: [DCGAN_SMOKE, "--workdir=/proc/jaxgan_run"],
+        ["/proc/jaxgan_run", "not writable"],
+    ),
+    "num_samples_zero": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=sample", "--num_samples=0"],
+        ["--num_samples=0", "positive"],
+    ),
+    "num_samples_negative": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=sample", "--num_samples=-3"],
+        ["--num_samples=-3", "positive"],
+    ),
+    "output_is_a_directory": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=sample", f"--output={tmp}"],
+        ["--output=", "is a directory"],
+    ),
+    "dcgan_odd_image_size": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--config.data.image_size=30"],
+        ["30"],
+    ),
+    "dcgan_on_2d_points": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--config.data.name=toy2d_ring"],
+        ["dcgan", "toy2d_ring"],
+    ),
+    "seed_in_training": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--seed=3"],
+        ["--seed=3", "--config.seed"],
+    ),
+    "best_without_evaluation": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=evaluate", "--checkpoint=best"],
+        ["no best checkpoint", "eval.every_steps", "--checkpoint=latest"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(USER_ERRORS))
+def test_user_errors_are_one_line_before_any_work(case, tmp_path, trained_workdir):
+    make_args, needles = USER_ERRORS[case]
+    (tmp_path / "file").write_text("")
+    before = sorted(p.name for p in trained_workdir.rglob("*"))
+    done = run_launch(*make_args(tmp_path, trained_workdir))
+    _one_line_error(done, *needles)
+    assert not (tmp_path / "w" / "checkpoints").exists()
+    assert sorted(p.name for p in trained_workdir.rglob("*")) == before  # No stray files.
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_a_workdir_in_use_is_refused_with_one_line(tmp_path):
+    from jaxgan import workdirs
+
+    with workdirs.locked(workdirs.prepare(tmp_path)):
+        done = run_launch(DCGAN_SMOKE, f"--workdir={tmp_path}")
+    _one_line_error(done, "is in use by pid", "one training process per workdir")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_rerunning_a_finished_run_says_there_is_nothing_to_do(trained_workdir):
+    done = run_launch(DCGAN_SMOKE, f"--workdir={trained_workdir}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "nothing to do: the latest checkpoint" in done.stderr and "step 4" in done.stderr
+    assert "train step compiled" not in done.stderr

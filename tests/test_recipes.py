@@ -85,6 +85,8 @@ def test_each_recipe_samples_and_draws_its_grid(recipe):
     assert np.all(np.abs(images) <= 1.0)
     again = jaxgan.sample(state, config, jax.random.PRNGKey(1), 5, batch_size=4)
     np.testing.assert_allclose(images, again, atol=1e-6)  # Independent of the chunking.
+    fewer = jaxgan.sample(state, config, jax.random.PRNGKey(1), 3, batch_size=2)
+    np.testing.assert_allclose(fewer, images[:3], atol=1e-6)  # The first 3 of 5 are the 3.
     inputs = recipe_module.sample_inputs(config, spec, 4, jax.random.PRNGKey(2))
     generate = jax.jit(recipe_module.make_generate(config, spec))
     outputs = generate(state, {k: v for k, v in inputs.items() if k != "x"}, jax.random.key(0))

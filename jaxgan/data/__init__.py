@@ -108,6 +108,17 @@ def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
     return catalog.describe(cfg, builder)
 
 
+def identity(cfg: ml_collections.ConfigDict) -> dict:
+    """What a checkpoint records of the data it was trained on, compared on resume: dataset,
+    split and size, and for folders a fingerprint of the file list and sizes."""
+    spec = describe(cfg)
+    found = {"name": spec.name, "split": cfg.split, "num_examples": spec.num_examples}
+    module = _module(cfg.name) if cfg.name in DATASETS else None
+    if module is not None and hasattr(module, "fingerprint"):
+        found.update(module.fingerprint(cfg))
+    return found
+
+
 def make_iterator(
     cfg: ml_collections.ConfigDict,
     *,

@@ -13,14 +13,17 @@ Preparation runs once, under a file lock so that several processes on one machin
 together; later runs only open the files.
 """
 
+import contextlib
 import functools
 import gzip
 import importlib.util
+import logging as std_logging
 import pathlib
 
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
 from jaxgan.data import pipeline, transforms
 from jaxgan.data.spec import DataError, DataSpec, cache_lock, cache_root, image_shape
@@ -90,6 +93,21 @@ class EmbeddedMnist(tfds.core.GeneratorBasedBuilder):
             yield int(row), {"image": images[row], "label": int(labels[row])}
 
 
+@contextlib.contextmanager
+def _quiet_tfds():
+    """Drops TFDS's INFO records (absl logger) while it prepares our files."""
+
+    def keep(record) -> bool:
+        return record.levelno >= std_logging.WARNING or "tensorflow_datasets" not in record.pathname
+
+    logger = logging.get_absl_logger()
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def data_dir(cfg: ml_collections.ConfigDict) -> pathlib.Path:
     return cache_root(cfg) / "tensorflow_datasets"
 
@@ -102,8 +120,12 @@ def prepare(cfg: ml_collections.ConfigDict) -> EmbeddedMnist:
         with cache_lock(root / f"{NAME}.lock"):
             builder = EmbeddedMnist(data_dir=root)  # Re-check: another process may have won.
             if not builder.is_prepared():
-                tfds.disable_progress_bar()  # One log line instead of progress bars.
-                builder.download_and_prepare(file_format="array_record")
+                logging.info(
+                    "preparing the embedded MNIST digits once in %s (nothing is downloaded)", root
+                )
+                tfds.disable_progress_bar()
+                with _quiet_tfds():  # Its log line says "Downloading", which it does not.
+                    builder.download_and_prepare(file_format="array_record")
     return EmbeddedMnist(data_dir=root)  # Reads the split sizes written by the preparation.
 
 

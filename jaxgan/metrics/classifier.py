@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 from flax import traverse_util
 
 from jaxgan import data
@@ -283,6 +284,13 @@ def load_or_train(cfg: ml_collections.ConfigDict) -> Trained:
         path.parent.mkdir(parents=True, exist_ok=True)
         with data.cache_lock(path.with_name(path.name + ".lock")):
             if not path.exists():  # Another process may have trained it while we waited.
+                logging.info(
+                    "training the evaluation classifier of %s %s, once: it is cached in %s",
+                    spec.name,
+                    tuple(spec.shape),
+                    path,
+                )
                 params, accuracy = train_classifier(cfg)
                 save(path, params, accuracy, spec)
+                logging.info("evaluation classifier trained: test accuracy %.4f", accuracy)
     return load(path, spec)

@@ -47,7 +47,9 @@ def prepare(config):
         try:
             models.architecture(role, cfg).check(cfg, tuple(spec.shape))
         except ValueError as e:
-            raise config_lib.ConfigError(f"model.{role}.name={cfg.name!r}: {e}") from e
+            raise config_lib.ConfigError(
+                f"model.{role}.name={cfg.name!r} does not fit data.name={spec.name!r}: {e}"
+            ) from e
     recipe = get(config.recipe)
     recipe.check(config, spec)
     return recipe, spec

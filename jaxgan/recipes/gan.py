@@ -157,8 +157,12 @@ def _labels_given(config, spec, num: int, labels) -> dict:
 
 
 def sample_inputs(config, spec, num: int, rng, *, labels=None) -> dict:
-    """Latents (and labels: given, cycled through, or repeated to `num`) for grids and sampling."""
-    z = jax.random.normal(rng, (num, config.gan.z_dim), jnp.float32)
+    """Latents (and labels: given, cycled through, or repeated to `num`) for grids and sampling.
+
+    Row i's latent is drawn from fold_in(rng, i): the first n of N samples drawn with a seed are
+    the n samples drawn with it."""
+    rows = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(num))
+    z = jax.vmap(lambda k: jax.random.normal(k, (config.gan.z_dim,), jnp.float32))(rows)
     return {"z": z, **_labels_given(config, spec, num, labels)}
 
 
