@@ -91,17 +91,76 @@ _CONFIG = config_flags.DEFINE_config_file(
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do.")
 flags.DEFINE_integer("num_samples", 1000, "--mode=sample: number of samples.", lower_bound=1)
-flags.DEFINE_string("output", "samples.npz", "--mode=sample: output .npz file (key 'images').")
+flags.DEFINE_string(
+    "output",
+    None,
+    "Where a mode writes: sample: an .npz (default samples.npz); interpolate, project, edit, "
+    "plot: a .png (default in the workdir); export: a directory (default <workdir>/export).",
+)
 flags.DEFINE_integer("seed", 0, "--mode=sample: latent seed (training's seed is --config.seed).")
-flags.DEFINE_list("labels", None, "--mode=sample, conditional recipes: a class or a list of them.")
+flags.DEFINE_list("labels", None, "Conditional generators: a class or a list of them.")
 flags.DEFINE_string(
     "source", None, "--mode=sample, translation recipes: an image, a folder of them, or an .npz."
 )
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "--mode=evaluate: which one.")
+flags.DEFINE_string(
+    "checkpoint", "latest", "Which checkpoint: latest, best, or a step number (generator modes)."
+)
+flags.DEFINE_string("seeds", None, "One image per seed: 1,7,42 or a range 0-99 (or both).")
+flags.DEFINE_float("truncation", 1.0, "psi: latents pulled toward the mean latent (1 = off).")
+flags.DEFINE_list("latents", None, "--mode=interpolate/edit: .npy latents (from --mode=project).")
+flags.DEFINE_integer("frames", 8, "--mode=interpolate: steps between key points.", lower_bound=1)
+flags.DEFINE_enum("interpolation", "slerp", ["slerp", "lerp"], "--mode=interpolate: the path.")
+flags.DEFINE_string("image", None, "--mode=project: the image to find the latent of.")
+flags.DEFINE_string("mask", None, "--mode=project: white pixels of this image are a hole to fill.")
+flags.DEFINE_integer("project_steps", 300, "--mode=project: Adam steps.", lower_bound=1)
+flags.DEFINE_string("edit", None, "--mode=edit: FROM:TO classes, e.g. 3:8.")
+flags.DEFINE_bool("onnx", False, "--mode=export: also generator.onnx (the 'onnx' extra).")
+flags.DEFINE_float("strength", 1.5, "--mode=edit: how far along the class direction to go.")
 flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
 flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
 flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
 FLAGS = flags.FLAGS
+
+
+# The flags each mode reads (besides --config, --workdir and the multi-host ones).
+MODE_FLAGS = {
+    "train": (),
+    "sample": (
+        "num_samples",
+        "output",
+        "seed",
+        "labels",
+        "source",
+        "seeds",
+        "truncation",
+        "checkpoint",
+    ),
+    "evaluate": ("checkpoint",),
+    "interpolate": (
+        "seeds",
+        "labels",
+        "latents",
+        "frames",
+        "interpolation",
+        "truncation",
+        "output",
+        "checkpoint",
+    ),
+    "project": ("image", "mask", "labels", "project_steps", "output", "checkpoint"),
+    "edit": (
+        "edit",
+        "seeds",
+        "labels",
+        "latents",
+        "strength",
+        "truncation",
+        "output",
+        "checkpoint",
+    ),
+    "export": ("output", "checkpoint", "onnx"),
+    "plot": ("output",),
+}
+GENERATOR_MODES = ("interpolate", "project", "edit", "export", "plot")
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT):
@@ -154,6 +213,66 @@ def _config_file_error(argv, error: BaseException) -> str:
     return f"cannot load {arg}: {type(root).__name__}: {reason}{where}"
 
 
+def _mode_kwargs(mode: str) -> dict:
+    """The keyword arguments of jaxgan.run for the mode, from its flags."""
+    from jaxgan import generator
+
+    labels = _labels(FLAGS.labels) if FLAGS.labels is not None else None
+    seeds = generator.parse_seeds(FLAGS.seeds) if FLAGS.seeds is not None else None
+    checkpoint_flag = int(FLAGS.checkpoint) if FLAGS.checkpoint.isdigit() else FLAGS.checkpoint
+    if mode == "sample":
+        kwargs = dict(
+            num_samples=FLAGS.num_samples, output=FLAGS.output or "samples.npz", seed=FLAGS.seed
+        )
+        if labels is not None:
+            kwargs["labels"] = labels
+        if FLAGS.source is not None:
+            kwargs["source"] = FLAGS.source
+        if seeds is not None or FLAGS["truncation"].present or FLAGS["checkpoint"].present:
+            kwargs.update(seeds=seeds, truncation=FLAGS.truncation, checkpoint=checkpoint_flag)
+        return kwargs
+    if mode == "evaluate":
+        if FLAGS.checkpoint not in ("latest", "best"):
+            _fail(f"--checkpoint={FLAGS.checkpoint}: --mode=evaluate takes latest or best")
+        return dict(which=FLAGS.checkpoint)
+    common = dict(output=FLAGS.output, checkpoint=checkpoint_flag)
+    if mode == "interpolate":
+        if seeds is None and not FLAGS.latents:
+            seeds = [0, 1, 2, 3]
+        return dict(
+            common,
+            seeds=seeds,
+            labels=labels,
+            latents=FLAGS.latents,
+            frames=FLAGS.frames,
+            method=FLAGS.interpolation,
+            truncation=FLAGS.truncation,
+        )
+    if mode == "project":
+        if not FLAGS.image:
+            _fail("--mode=project needs --image=PATH, the picture to find the latent of")
+        return dict(
+            common, image=FLAGS.image, mask=FLAGS.mask, labels=labels, steps=FLAGS.project_steps
+        )
+    if mode == "edit":
+        if not FLAGS.edit:
+            _fail("--mode=edit needs --edit=FROM:TO, e.g. --edit=3:8")
+        return dict(
+            common,
+            change=FLAGS.edit,
+            seeds=seeds if seeds or FLAGS.latents else [0],
+            labels=labels,
+            latents=FLAGS.latents,
+            strength=FLAGS.strength,
+            truncation=FLAGS.truncation,
+        )
+    if mode == "export":
+        return dict(common, onnx=FLAGS.onnx)
+    if mode == "plot":
+        return dict(output=FLAGS.output)
+    return {}
+
+
 def parse_flags(argv):
     try:
         return FLAGS(argv)
@@ -175,37 +294,35 @@ def main(argv):
     logging.info("malloc: %s", malloc_settings.describe())
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}")
-    if FLAGS.config is None:
+    mode = FLAGS.mode
+    if FLAGS.config is None and mode not in GENERATOR_MODES:
         _fail("--config is required, e.g. --config=experiments/dcgan.py")
-    try:
-        config = _CONFIG.value
-        config_lib.validate(config)
-    except config_lib.ConfigError as e:
-        _fail(str(e))
-    except Exception as e:  # noqa: BLE001 - a config file that failed to load.
-        reason = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
-        _fail(f"cannot load the --config file: {reason}")
+    config = None
+    if FLAGS.config is not None:
+        try:
+            config = _CONFIG.value
+            config_lib.validate(config)
+        except config_lib.ConfigError as e:
+            _fail(str(e))
+        except Exception as e:  # noqa: BLE001 - a config file that failed to load.
+            reason = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+            _fail(f"cannot load the --config file: {reason}")
     if not FLAGS.workdir:
         _fail("--workdir is required")
-    if FLAGS.mode == "train" and FLAGS["seed"].present:
+    if mode == "train" and FLAGS["seed"].present:
         _fail(
             f"--seed={FLAGS.seed} sets the seed of --mode=sample; training's seed is "
             f"--config.seed={FLAGS.seed}"
         )
+    for name in sorted({f for names in MODE_FLAGS.values() for f in names}):
+        if FLAGS[name].present and name not in MODE_FLAGS[mode]:
+            users = [m for m, names in MODE_FLAGS.items() if name in names]
+            _fail(f"--{name} is for --mode={'/'.join(users)}, not --mode={mode}")
     try:
         parallel.initialize_distributed(
             FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
         )
-        kwargs = {}
-        if FLAGS.mode == "sample":
-            kwargs = dict(num_samples=FLAGS.num_samples, output=FLAGS.output, seed=FLAGS.seed)
-            if FLAGS.labels is not None:
-                kwargs["labels"] = _labels(FLAGS.labels)
-            if FLAGS.source is not None:
-                kwargs["source"] = FLAGS.source
-        elif FLAGS.mode == "evaluate":
-            kwargs = dict(which=FLAGS.checkpoint)
-        result = jaxgan.run(config, FLAGS.workdir, FLAGS.mode, **kwargs)
+        result = jaxgan.run(config, FLAGS.workdir, mode, **_mode_kwargs(mode))
     except train.Preempted as e:
         print(f"launch.py: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
@@ -220,9 +337,11 @@ def main(argv):
         _fail(str(e))
     except train.LoopError as e:
         _fail(str(e), 1)
-    if FLAGS.mode == "evaluate":
+    if mode == "evaluate":
         shown = " ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
         print(f"step {result['step']} ({FLAGS.checkpoint}): {shown}")
+    elif mode in GENERATOR_MODES:
+        print("wrote " + ", ".join(str(p) for p in result))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ A notebook's own loop needs only these, whatever the recipe (gan, pix2pix, ...):
 from jaxgan import xla_defaults
 from jaxgan.checkpoint import restore_state
 from jaxgan.config import ConfigError, default_config, load_config, validate
+from jaxgan.generator import load_generator
 from jaxgan.modes import run
 from jaxgan.recipes import RECIPES, create_train_state, make_train_step
 from jaxgan.sampling import generate, sample
@@ -30,6 +31,7 @@ __all__ = [
     "default_config",
     "generate",
     "load_config",
+    "load_generator",
     "make_iterator",
     "make_train_step",
     "restore_state",

@@ -98,6 +98,26 @@ class Checkpointer:
                 "back to resume."
             )
 
+    def saved_spec(self, step: int):
+        """The DataSpec recorded with checkpoint `step`, or None for checkpoints without one."""
+        from jaxgan.data import DataSpec
+
+        if not (self.directory / str(step) / "dataset").exists():
+            return None
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(dataset=ocp.args.JsonRestore())
+            )
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(self._unreadable(step, e)) from e
+        saved = dict(restored.dataset)
+        if "shape" not in saved:
+            return None
+        extra = tuple((name, tuple(shape)) for name, shape in saved.get("extra", []))
+        return DataSpec(
+            tuple(saved["shape"]), saved["num_classes"], saved["num_examples"], saved["name"], extra
+        )
+
     def check_data(self, step: int) -> None:
         """Refuses to resume on other data than the checkpoint's (another folder, split or
         dataset); checkpoints that predate the record are let through with a warning."""

@@ -189,6 +189,24 @@ def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     return config
 
 
+def from_saved(saved: dict) -> ml_collections.ConfigDict:
+    """The config a checkpoint saved (JSON: lists for tuples), as a validated ConfigDict."""
+    config = for_config(ml_collections.ConfigDict(saved))
+    defaults = flatten(config)
+    for key, value in flatten(ml_collections.ConfigDict(saved)).items():
+        if key not in defaults:
+            raise ConfigError(f"the saved config has a key {key!r} this jaxgan does not know")
+        if isinstance(defaults[key], tuple) and isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        section, _, name = key.rpartition(".")
+        target = config
+        for part in section.split(".") if section else []:
+            target = target[part]
+        target[name] = value
+    validate(config)
+    return config
+
+
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
     """{'train.batch_size': 64, ...} for a nested config."""
     flat = {}

@@ -2,21 +2,35 @@
 
 import ml_collections
 
-from jaxgan import sampling
+from jaxgan import generator_modes, sampling
 from jaxgan import train as train_lib
 
-MODES = ("train", "sample", "evaluate")
+MODES = ("train", "sample", "evaluate", *generator_modes.MODES)
 
 
-def run(config: ml_collections.ConfigDict, workdir, mode: str = "train", **kwargs):
+def run(config: ml_collections.ConfigDict | None, workdir, mode: str = "train", **kwargs):
     """train: train and resume; sample: kwargs num_samples, output, seed and the recipe's inputs
-    (labels=, source=); evaluate: eval.json of kwarg which ('latest' or 'best')."""
+    (labels=, source=), or seeds=/truncation=/checkpoint= to draw through load_generator;
+    evaluate: eval.json of kwarg which ('latest' or 'best'); interpolate, project, edit, export,
+    plot: jaxgan.generator_modes (from the checkpoint alone: config may be None)."""
     if mode == "train":
         return train_lib.train_and_evaluate(config, workdir)
     if mode == "sample":
+        if "seeds" in kwargs:
+            output = sampling.check_output(kwargs["output"])
+            samples = generator_modes.sample_seeds(
+                workdir,
+                seeds=kwargs["seeds"],
+                labels=kwargs.get("labels"),
+                truncation=kwargs["truncation"],
+                checkpoint=kwargs["checkpoint"],
+            )
+            return sampling.write_samples(samples, output)
         return sampling.sample_to_file(config, workdir, **kwargs)
     if mode == "evaluate":
         from jaxgan import evaluate
 
         return evaluate.evaluate_workdir(config, workdir, **kwargs)
+    if mode in generator_modes.MODES:
+        return generator_modes.MODES[mode](workdir, **kwargs)
     raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")

@@ -105,6 +105,11 @@ def sample_to_file(config, workdir, *, num_samples: int, output, seed: int, **gi
         batch_size=config.eval.batch_size,
         **given,
     )
+    return write_samples(samples, output)
+
+
+def write_samples(samples: np.ndarray, output: pathlib.Path) -> pathlib.Path:
+    """samples -> output .npz under key 'images', atomically."""
     tmp = output.with_name(output.name + ".tmp.npz")
     try:
         np.savez(tmp, images=samples)

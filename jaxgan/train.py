@@ -326,7 +326,19 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
             seconds,
             (step - start) / seconds,
         )
+    if jax.process_index() == 0 and step >= t.num_steps:
+        _plot_curves(workdir)
     return state
+
+
+def _plot_curves(workdir: pathlib.Path) -> None:
+    """<workdir>/curves.png at the end of a run; a picture that fails costs a warning only."""
+    from jaxgan import curves
+
+    try:
+        logging.info("curves of metrics.jsonl: %s", curves.plot(workdir))
+    except Exception as e:  # noqa: BLE001 - the run itself is complete and saved.
+        logging.warning("curves.png not written: %s: %s", type(e).__name__, e)
 
 
 def _sample_drawer(config, recipe, spec):

@@ -30,6 +30,7 @@ def test_training_writes_logs_samples_checkpoints_and_config(trained_workdir):
     assert grid.size[0] > 28 and grid.mode == "RGB"
     assert (trained_workdir / "checkpoints" / "4").is_dir()
     assert list((trained_workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert Image.open(trained_workdir / "curves.png").size[1] >= 400  # Losses, D outputs.
     config = json.loads((trained_workdir / "config.json").read_text())
     assert config["train"]["num_steps"] == 4 and config["model"]["g"]["name"] == "dcgan"
 
@@ -146,6 +147,18 @@ USER_ERRORS = {
     "seed_in_training": (
         lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--seed=3"],
         ["--seed=3", "--config.seed"],
+    ),
+    "flag_of_another_mode": (
+        lambda tmp, run: [f"--workdir={run}", "--mode=interpolate", f"--image={tmp / 'file'}"],
+        ["--image is for --mode=project, not --mode=interpolate"],
+    ),
+    "missing_checkpoint_step": (
+        lambda tmp, run: [f"--workdir={run}", "--mode=export", "--checkpoint=3"],
+        ["no checkpoint of step 3", "[2, 4]"],
+    ),
+    "plot_without_metrics": (
+        lambda tmp, run: [f"--workdir={tmp / 'w'}", "--mode=plot"],
+        ["no metrics in", "train first"],
     ),
     "best_without_evaluation": (
         lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=evaluate", "--checkpoint=best"],

@@ -112,7 +112,14 @@ def identity(cfg: ml_collections.ConfigDict) -> dict:
     """What a checkpoint records of the data it was trained on, compared on resume: dataset,
     split and size, and for folders a fingerprint of the file list and sizes."""
     spec = describe(cfg)
-    found = {"name": spec.name, "split": cfg.split, "num_examples": spec.num_examples}
+    found = {
+        "name": spec.name,
+        "split": cfg.split,
+        "num_examples": spec.num_examples,
+        "shape": list(spec.shape),
+        "num_classes": spec.num_classes,
+        "extra": [[name, list(shape)] for name, shape in spec.extra],
+    }
     module = _module(cfg.name) if cfg.name in DATASETS else None
     if module is not None and hasattr(module, "fingerprint"):
         found.update(module.fingerprint(cfg))

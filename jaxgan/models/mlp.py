@@ -14,10 +14,14 @@ from jaxgan.models.architecture import Architecture, Context, keys
 
 
 def _with_label(h, label, num_classes: int, dtype):
+    """h with the label's one-hot vector appended; a float [N, num_classes] label is used as
+    given (a mix of classes, for interpolating between them)."""
     if not num_classes:
         return h
     if label is None:
         raise ValueError(f"this model is conditional on {num_classes} classes: pass labels")
+    if jnp.issubdtype(label.dtype, jnp.floating) and label.ndim == 2:
+        return jnp.concatenate([h, label.astype(dtype)], axis=-1)
     return jnp.concatenate([h, jax.nn.one_hot(label, num_classes, dtype=dtype)], axis=-1)
 
 

@@ -28,6 +28,9 @@ SMOKE = {"z_dim": 8}
 EXPERIMENT = "dcgan"  # experiments/<EXPERIMENT>.py: the one the recipe tests run (":smoke").
 
 
+LATENT = True  # Its generator maps latents z (and labels) to images.
+
+
 def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.z_dim = 100  # Latent size; z ~ N(0, I).

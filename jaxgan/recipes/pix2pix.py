@@ -30,6 +30,9 @@ EXPERIMENT = "pix2pix"
 DROPOUT_TAG, PENALTY_TAG = 0, 1  # Step keys: G's dropout, D's penalties.
 
 
+LATENT = False  # Its generator translates images; there is no latent to walk.
+
+
 def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.l1_weight = 100.0  # lambda of the paper's L1 term.
