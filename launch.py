@@ -295,8 +295,12 @@ def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}")
     mode = FLAGS.mode
-    if FLAGS.config is None and mode not in GENERATOR_MODES:
-        _fail("--config is required, e.g. --config=experiments/dcgan.py")
+    from_workdir = mode in GENERATOR_MODES or (mode == "sample" and FLAGS["seeds"].present)
+    if FLAGS.config is None and not from_workdir:
+        _fail(
+            f"--config is required for --mode={mode}, e.g. --config=experiments/dcgan.py"
+            + (" (or --seeds, which samples from the workdir alone)" if mode == "sample" else "")
+        )
     config = None
     if FLAGS.config is not None:
         try:

@@ -35,10 +35,11 @@ RESUMABLE_KEYS = (
 OPTIMIZERS = ("adam", "rmsprop")
 DTYPES = ("float32", "bfloat16")
 BN_MODES = ("sync", "per_device")
-EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "paired")
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "paired", "accuracy")
 # Each result an evaluation reports -> the metric in eval.metrics that computes it (eval.primary
 # may be any of them; 'high_quality' exists for toy 2-D data only; 'paired' for recipes whose
-# outputs have targets). Lower is better for fid, kid, reverse_kl and l1, higher for the rest
+# outputs have targets; 'accuracy' for class-conditional generators). Lower is better for fid,
+# kid, reverse_kl and l1, higher for the rest
 # (jaxgan.evaluate.better).
 EVAL_RESULTS = {
     "fid": "fid",
@@ -54,6 +55,7 @@ EVAL_RESULTS = {
     "l1": "paired",
     "psnr": "paired",
     "ssim": "paired",
+    "accuracy": "accuracy",
 }
 
 
@@ -88,8 +90,11 @@ def default_config(
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "non_saturating"
     c.loss.gp_weight = 0.0  # WGAN-GP gradient penalty on per-sample interpolates.
-    c.loss.r1_weight = 0.0  # R1 penalty on real data.
+    c.loss.r1_weight = 0.0  # R1 penalty on real data (gamma: the loss adds gamma / 2 x R1).
+    c.loss.r2_weight = 0.0  # R2 penalty on generated data (gamma / 2 x R2).
+    c.loss.dragan_weight = 0.0  # DRAGAN penalty around the real data (lambda, the paper's 10).
     c.loss.clip = 0.0  # WGAN weight clipping of D's params to [-clip, clip]; 0 = off.
+    c.loss.class_weight = 1.0  # AC-GAN: weight of the class loss (a D with conditioning='acgan').
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
@@ -312,7 +317,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("optim.b1", "optim.b2", "train.ema_decay"):
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{key}={flat[key]!r} is out of range: it must be in [0, 1)")
-    for key in ("loss.gp_weight", "loss.r1_weight", "loss.clip"):
+    for key in ("loss.gp_weight", "loss.r1_weight", "loss.r2_weight", "loss.dragan_weight"):
+        _at_least(flat, key, 0.0)
+    for key in ("loss.clip", "loss.class_weight"):
         _at_least(flat, key, 0.0)
     for key in ("train.num_steps", "eval.every_steps"):
         _at_least(flat, key, 0)

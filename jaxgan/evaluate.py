@@ -14,7 +14,8 @@ recipes also compare each output with its own target: l1, psnr and ssim (metric 
 Results by metric: fid; kid, kid_std (unbiased MMD^2, 100 subsets of <= 1,000);
 is, is_std (10 splits, of the extractor's logits); precision, recall, density, coverage (k =
 eval.prdc_k, on equally many real and fake samples); modes, reverse_kl (stacked_mnist: the
-digit of each channel from the MNIST classifier).
+digit of each channel from the MNIST classifier); accuracy (conditional generators: the share of
+samples that the dataset's classifier puts in the class they were generated for).
 
 Toy 2-D data: mode counting against the mixture's means and std only: modes, high_quality,
 reverse_kl (jaxgan.metrics.mode_counting).
@@ -135,9 +136,12 @@ def _real_features(data_cfg, batch_size: int, extractor, num: int) -> dict:
 # ------------------------------------------------------------------------ metrics
 
 
-def image_metrics(fake: dict, reference: dict, metrics, prdc_k: int = 3) -> dict[str, float]:
+def image_metrics(
+    fake: dict, reference: dict, metrics, prdc_k: int = 3, labels=None
+) -> dict[str, float]:
     """The results of `metrics` for fake {'pool', 'logits'} against reference {'mu', 'sigma',
-    'features'} (see module doc); 'modes' reads the stacked-MNIST joint digit logits."""
+    'features'} (see module doc); 'modes' reads the stacked-MNIST joint digit logits and
+    'accuracy' the dataset classifier's logits against the requested `labels`."""
     out = {}
     if "fid" in metrics:
         mu, sigma = stats.feature_stats(fake["pool"])
@@ -157,6 +161,8 @@ def image_metrics(fake: dict, reference: dict, metrics, prdc_k: int = 3) -> dict
         digits = np.stack([joint // 100, joint // 10 % 10, joint % 10], axis=1)
         counted = mode_counting.count_stacked_modes(digits)
         out["modes"], out["reverse_kl"] = counted["modes_captured"], counted["reverse_kl"]
+    if "accuracy" in metrics:
+        out["accuracy"] = np.mean(fake["logits"].argmax(axis=1) == np.asarray(labels))
     return {k: float(v) for k, v in out.items()}
 
 
@@ -203,6 +209,12 @@ def make_evaluator(config: ml_collections.ConfigDict):
             f"eval.metrics includes 'paired', which needs outputs with targets; recipe "
             f"{config.recipe!r} generates from {sorted(inputs)}"
         )
+    labels = inputs.get("label")
+    if "accuracy" in e.metrics and labels is None:
+        raise config_lib.ConfigError(
+            "eval.metrics includes 'accuracy', which needs a class-conditional generator "
+            f"(model.g={config.model.g.name!r} takes no labels)"
+        )
     num_samples = len(jax.tree.leaves(inputs)[0])
     generate = lambda state: sampling.generate(
         state, config, inputs, rng, batch_size=e.batch_size, sampler=sampler
@@ -224,20 +236,24 @@ def make_evaluator(config: ml_collections.ConfigDict):
 
     extractor = features_lib.make_extractor(config, shape)
     metrics = tuple(m for m in dict.fromkeys(e.metrics) if m != "paired")
-    digits = None
-    if "modes" in metrics and extractor.name != "classifier":  # Digits need the classifier.
+    digits, by_class = None, tuple(m for m in metrics if m in ("modes", "accuracy"))
+    if by_class and extractor.name != "classifier":  # Classes need the dataset's classifier.
         digits = features_lib.make_extractor(config, shape, "classifier")
-        metrics = tuple(m for m in metrics if m != "modes")
+        metrics = tuple(m for m in metrics if m not in by_class)
     reference = reference_statistics(config, shape, extractor, reference_data)
 
     def evaluator(state):
         images = generate(state)
         results = image_metrics(
-            features_lib.extract(extractor, images, e.batch_size), reference, metrics, e.prdc_k
+            features_lib.extract(extractor, images, e.batch_size),
+            reference,
+            metrics,
+            e.prdc_k,
+            labels,
         )
         if digits is not None:
             fake = features_lib.extract(digits, images, e.batch_size)
-            results.update(image_metrics(fake, reference, ("modes",)))
+            results.update(image_metrics(fake, reference, by_class, labels=labels))
         if "paired" in e.metrics:
             results.update(paired.paired_metrics(images, targets, batch_size=e.batch_size))
         return results

@@ -1,6 +1,6 @@
 """Gradient penalties on the discriminator's input.
 
-Both take `d_fn(x) -> logits [B]` with D's parameters bound, and need a D without cross-sample
+Each takes `d_fn(x) -> logits [B]` with D's parameters bound, and need a D without cross-sample
 interactions (no batch statistics): then the gradient of sum(D(x)) w.r.t. x is, row by row, the
 gradient of each sample's own logit.
 """
@@ -25,3 +25,33 @@ def gradient_penalty(d_fn, real, fake, rng):
 def r1_penalty(d_fn, real):
     """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real data; weighted by gamma / 2."""
     return jnp.mean(_per_sample_grad_sq_norm(d_fn, real))
+
+
+def r2_penalty(d_fn, fake):
+    """R2 (Mescheder et al. 2018): E[||grad D(G(z))||^2] on generated data; weighted by gamma / 2.
+    With R1 it is the regulariser of RpGAN + R1 + R2 (Huang et al. 2024)."""
+    return jnp.mean(_per_sample_grad_sq_norm(d_fn, fake))
+
+
+DRAGAN_SCALE = 0.5  # Kodali et al.'s perturbation: x + 0.5 std(x) u, u ~ U[0, 1).
+
+
+def dragan_penalty(d_fn, real, rng):
+    """DRAGAN (Kodali et al. 2017): E[(||grad D(x_hat)|| - 1)^2] at x_hat = x + a * delta, a
+    ~ U[0, 1) per sample, delta = 0.5 std(x) u with u ~ U[0, 1) per pixel: the WGAN-GP penalty
+    around the real data only, where mode collapse begins."""
+    noise_rng, alpha_rng = jax.random.split(rng)
+    delta = DRAGAN_SCALE * jnp.std(real) * jax.random.uniform(noise_rng, real.shape, real.dtype)
+    alpha = jax.random.uniform(alpha_rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    x_hat = real + alpha * delta
+    norms = jnp.sqrt(_per_sample_grad_sq_norm(d_fn, x_hat) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+# Penalty weight key in config.loss -> what it penalises (config validation names them).
+PENALTIES = {
+    "gp_weight": "WGAN-GP",
+    "r1_weight": "R1",
+    "r2_weight": "R2",
+    "dragan_weight": "DRAGAN",
+}

@@ -19,22 +19,23 @@ from jaxgan.config import ConfigError
 from conftest import ROOT, run_launch, run_python
 
 
-@pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory, cache_dir):
-    """The DCGAN smoke experiment, trained in-process (4 steps, checkpoints at 2 and 4)."""
-    workdir = tmp_path_factory.mktemp("dcgan") / "run"
-    config = jaxgan.load_config(str(ROOT / "experiments" / "dcgan.py"), "smoke")
+def _trained(tmp_path_factory, experiment: str):
+    """An experiment's smoke variant trained in-process (4 steps, checkpoints at 2 and 4)."""
+    workdir = tmp_path_factory.mktemp(experiment) / "run"
+    config = jaxgan.load_config(str(ROOT / "experiments" / f"{experiment}.py"), "smoke")
     train.train_and_evaluate(config, workdir)
     return workdir, config
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory, cache_dir):
+    return _trained(tmp_path_factory, "dcgan")
 
 
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory, cache_dir):
-    """The conditional MLP GAN's smoke variant."""
-    workdir = tmp_path_factory.mktemp("cgan") / "run"
-    config = jaxgan.load_config(str(ROOT / "experiments" / "cgan.py"), "smoke")
-    train.train_and_evaluate(config, workdir)
-    return workdir, config
+    """The label-concatenating conditional DCGAN."""
+    return _trained(tmp_path_factory, "cgan")
 
 
 def test_load_generator_needs_only_the_workdir_and_matches_sampling(dcgan_run):

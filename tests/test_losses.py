@@ -60,3 +60,22 @@ def test_other_losses_match_their_formulas(name, d_expected, g_expected):
     d_loss, g_loss = losses.LOSSES[name]
     np.testing.assert_allclose(d_loss(REAL, FAKE), d_expected, rtol=1e-6)
     np.testing.assert_allclose(g_loss(FAKE), g_expected, rtol=1e-6)
+
+
+def test_relativistic_losses_match_their_formulas():
+    """RpGAN pairs rows; RaGAN compares each sample with the other side's mean logit."""
+    log_sigmoid = lambda v: -np.log1p(np.exp(-v))
+    d_loss, g_loss = losses.LOSSES["relativistic"]
+    np.testing.assert_allclose(d_loss(REAL, FAKE), -np.mean(log_sigmoid(REAL - FAKE)), rtol=1e-6)
+    np.testing.assert_allclose(g_loss(FAKE, REAL), -np.mean(log_sigmoid(FAKE - REAL)), rtol=1e-6)
+    d_loss, g_loss = losses.LOSSES["relativistic_average"]
+    want_d = -np.mean(log_sigmoid(REAL - FAKE.mean())) - np.mean(
+        np.log1p(-1 / (1 + np.exp(-(FAKE - REAL.mean()))))
+    )
+    want_g = -np.mean(log_sigmoid(FAKE - REAL.mean())) - np.mean(
+        np.log1p(-1 / (1 + np.exp(-(REAL - FAKE.mean()))))
+    )
+    np.testing.assert_allclose(d_loss(REAL, FAKE), want_d, rtol=1e-5)
+    np.testing.assert_allclose(g_loss(FAKE, REAL), want_g, rtol=1e-5)
+    # Shifting every logit by the same constant changes nothing: only differences count.
+    np.testing.assert_allclose(d_loss(REAL + 3.0, FAKE + 3.0), want_d, rtol=1e-5)

@@ -149,7 +149,7 @@ def test_each_recipe_steps_alike_on_1_and_2_devices(recipe):
 
 def _conditional_mlp():
     config = config_lib.load_config(str(ROOT / "experiments" / "gan_mlp.py"), "smoke")
-    config.model.g.conditional = config.model.d.conditional = True
+    config.model.g.conditioning = config.model.d.conditioning = "concat"
     return config
 
 

@@ -25,6 +25,8 @@ class Architecture(NamedTuple):
     smoke: dict  # Overrides that shrink it for tests.
     check: Callable[[ml_collections.ConfigDict, tuple], None] = lambda cfg, shape: None
     takes_labels: Callable[[ml_collections.ConfigDict], bool] = lambda cfg: False
+    # D only: it also outputs class logits, [N, 1 + classes] (AC-GAN's auxiliary classifier).
+    classifies: Callable[[ml_collections.ConfigDict], bool] = lambda cfg: False
     choices: dict = {}  # key -> allowed values (config validation)
     minimum: dict = {}  # key -> smallest allowed int
     tuples: tuple = ()  # keys holding non-empty tuples of positive ints

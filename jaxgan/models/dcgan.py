@@ -4,6 +4,13 @@ G: z -> dense to base x base x (g_width * 2^(n-1)) -> n stride-2 transposed conv
 halving the channels each time, to the image; BatchNorm + ReLU inside, tanh out.
 D mirrors it with stride-2 convolutions and LeakyReLU(0.2), no normalisation on its first layer,
 and a dense layer from base x base to one logit (Radford's final 4x4 valid convolution).
+
+Class-conditional variants (`conditioning`), for labelled data:
+- G 'concat': the one-hot label joins z (Mirza & Osindero 2014); 'cbn': conditional BatchNorm,
+  a scale and bias per class in every BatchNorm layer (Miyato & Koyama 2018's generator).
+- D 'concat': one-hot label planes join the image's channels; 'projection': the logit gains
+  <embed(y), h> over D's last features h (Miyato & Koyama 2018); 'acgan': D also outputs class
+  logits [N, 1 + classes] for AC-GAN's auxiliary classifier loss (Odena et al. 2017).
 """
 
 import flax.linen as nn
@@ -15,6 +22,8 @@ from jaxgan.models.norms import BatchNorm
 
 INIT = nn.initializers.normal(0.02)
 NORMS = ("batch", "none")
+G_CONDITIONING = ("none", "concat", "cbn")
+D_CONDITIONING = ("none", "concat", "projection", "acgan")
 
 
 def pyramid(size: int) -> tuple[int, int]:
@@ -30,8 +39,17 @@ def pyramid(size: int) -> tuple[int, int]:
     )
 
 
-def _norm(kind, groups, dtype):
-    return BatchNorm(groups=groups, dtype=dtype) if kind == "batch" else None
+def _norm(kind, groups, dtype, num_classes=0):
+    if kind != "batch":
+        return None
+    return BatchNorm(groups=groups, num_classes=num_classes, dtype=dtype)
+
+
+def _need_label(label, conditioning: str, num_classes: int) -> None:
+    if conditioning != "none" and label is None:
+        raise ValueError(
+            f"this model is conditional ({conditioning!r}, {num_classes} classes): pass labels"
+        )
 
 
 class DCGANGenerator(nn.Module):
@@ -40,20 +58,25 @@ class DCGANGenerator(nn.Module):
     norm: str = "batch"
     bn_groups: int = 1
     conv_impl: str = "auto"
+    conditioning: str = "none"  # One of G_CONDITIONING.
+    num_classes: int = 0
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, label=None, train: bool = True):
+        _need_label(label, self.conditioning, self.num_classes)
         base, n = pyramid(self.shape[0])
         bias = self.norm == "none"
         channels = self.width * 2 ** (n - 1)
-        h = nn.Dense(base * base * channels, use_bias=bias, kernel_init=INIT, dtype=self.dtype)(
-            z.astype(self.dtype)
-        )
+        h = z.astype(self.dtype)
+        if self.conditioning == "concat":
+            h = jnp.concatenate([h, layers.class_weights(label, self.num_classes, self.dtype)], -1)
+        h = nn.Dense(base * base * channels, use_bias=bias, kernel_init=INIT, dtype=self.dtype)(h)
         h = h.reshape((z.shape[0], base, base, channels))
+        classes = self.num_classes if self.conditioning == "cbn" else 0
         for i in range(n):
-            norm = _norm(self.norm, self.bn_groups, self.dtype)
-            h = nn.relu(norm(h, train) if norm else h)
+            norm = _norm(self.norm, self.bn_groups, self.dtype, classes)
+            h = nn.relu(norm(h, train, label) if norm else h)
             last = i == n - 1
             channels = self.shape[-1] if last else channels // 2
             h = layers.ConvTranspose2x(
@@ -71,12 +94,19 @@ class DCGANDiscriminator(nn.Module):
     norm: str = "none"
     bn_groups: int = 1
     conv_impl: str = "auto"
+    conditioning: str = "none"  # One of D_CONDITIONING.
+    num_classes: int = 0
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, label=None, train: bool = True):
         _, n = pyramid(x.shape[1])
+        needs_label = self.conditioning in ("concat", "projection")
+        _need_label(label, self.conditioning if needs_label else "none", self.num_classes)
         h = x.astype(self.dtype)
+        if self.conditioning == "concat":
+            planes = layers.class_weights(label, self.num_classes, self.dtype)[:, None, None, :]
+            h = jnp.concatenate([h, jnp.broadcast_to(planes, h.shape[:3] + planes.shape[-1:])], -1)
         for i in range(n):
             norm = _norm(self.norm, self.bn_groups, self.dtype) if i > 0 else None
             h = layers.Conv2x(
@@ -88,7 +118,14 @@ class DCGANDiscriminator(nn.Module):
             )(h)
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
         h = h.reshape((h.shape[0], -1))
-        return nn.Dense(1, kernel_init=INIT, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+        logit = nn.Dense(1, kernel_init=INIT, dtype=self.dtype)(h)[:, 0]
+        if self.conditioning == "projection":
+            embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=INIT, dtype=self.dtype)
+            logit = logit + jnp.sum(embed(label) * h, axis=-1)
+        if self.conditioning == "acgan":
+            classes = nn.Dense(self.num_classes, kernel_init=INIT, dtype=self.dtype)(h)
+            return jnp.concatenate([logit[:, None], classes], -1).astype(jnp.float32)
+        return logit.astype(jnp.float32)
 
 
 def _square_pyramid(cfg, shape) -> None:
@@ -97,34 +134,54 @@ def _square_pyramid(cfg, shape) -> None:
     pyramid(shape[0])
 
 
+def _check_generator(cfg, shape) -> None:
+    _square_pyramid(cfg, shape)
+    if cfg.conditioning == "cbn" and cfg.norm != "batch":
+        raise ValueError(
+            f"model.g.conditioning='cbn' is conditional BatchNorm and needs model.g.norm='batch' "
+            f"(got {cfg.norm!r})"
+        )
+
+
+def _classes(cfg, ctx) -> int:
+    return ctx.num_classes if cfg.conditioning != "none" else 0
+
+
 GENERATOR = Architecture(
-    defaults=keys(width=64, norm="batch"),
+    defaults=keys(width=64, norm="batch", conditioning="none"),
     build=lambda cfg, ctx: DCGANGenerator(
         shape=tuple(ctx.shape),
         width=cfg.width,
         norm=cfg.norm,
         bn_groups=ctx.groups,
         conv_impl=ctx.conv_impl,
+        conditioning=cfg.conditioning,
+        num_classes=_classes(cfg, ctx),
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
-    check=_square_pyramid,
-    choices={"norm": NORMS},
+    check=_check_generator,
+    takes_labels=lambda cfg: cfg.conditioning != "none",
+    choices={"norm": NORMS, "conditioning": G_CONDITIONING},
     minimum={"width": 1},
 )
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(width=64, norm="none"),
+    defaults=keys(width=64, norm="none", conditioning="none"),
     build=lambda cfg, ctx: DCGANDiscriminator(
         width=cfg.width,
         norm=cfg.norm,
         bn_groups=ctx.groups,
         conv_impl=ctx.conv_impl,
+        conditioning=cfg.conditioning,
+        num_classes=_classes(cfg, ctx),
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
     check=_square_pyramid,
-    choices={"norm": NORMS},
+    takes_labels=lambda cfg: cfg.conditioning in ("concat", "projection"),
+    classifies=lambda cfg: cfg.conditioning == "acgan",
+    choices={"norm": NORMS, "conditioning": D_CONDITIONING},
     minimum={"width": 1},
 )

@@ -286,3 +286,11 @@ class Conv2x(nn.Module):
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         y = fn(x, kernel)
         return y if bias is None else y + bias
+
+
+def class_weights(label, num_classes: int, dtype=jnp.float32):
+    """[N, num_classes] class weights of a label: the one-hot vector of an integer label, or a
+    float [N, num_classes] label as given (a mix of classes, for interpolating between them)."""
+    if jnp.issubdtype(label.dtype, jnp.floating) and label.ndim == 2:
+        return label.astype(dtype)
+    return jax.nn.one_hot(label, num_classes, dtype=dtype)

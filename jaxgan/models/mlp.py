@@ -1,16 +1,18 @@
 """Fully connected generator and discriminator (the original GAN setup, and 2-D toy problems).
 
-With `num_classes` > 0 both take labels the way the conditional GAN of Mirza & Osindero (2014)
-does: the one-hot label is concatenated to G's latent and to D's flattened input.
+With conditioning='concat' both take labels the way the conditional GAN of Mirza & Osindero
+(2014) does: the one-hot label is concatenated to G's latent and to D's flattened input.
 """
 
 import math
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
 from jaxgan.models.architecture import Architecture, Context, keys
+
+CONDITIONING = ("none", "concat")
 
 
 def _with_label(h, label, num_classes: int, dtype):
@@ -20,9 +22,7 @@ def _with_label(h, label, num_classes: int, dtype):
         return h
     if label is None:
         raise ValueError(f"this model is conditional on {num_classes} classes: pass labels")
-    if jnp.issubdtype(label.dtype, jnp.floating) and label.ndim == 2:
-        return jnp.concatenate([h, label.astype(dtype)], axis=-1)
-    return jnp.concatenate([h, jax.nn.one_hot(label, num_classes, dtype=dtype)], axis=-1)
+    return jnp.concatenate([h, layers.class_weights(label, num_classes, dtype)], axis=-1)
 
 
 class MLPGenerator(nn.Module):
@@ -62,11 +62,11 @@ class MLPDiscriminator(nn.Module):
 
 def _labels(cfg, ctx: Context) -> int:
     """The class count a conditional MLP embeds (0 when it is unconditional)."""
-    return ctx.num_classes if cfg.conditional else 0
+    return ctx.num_classes if cfg.conditioning != "none" else 0
 
 
 GENERATOR = Architecture(
-    defaults=keys(hidden=(256, 128), conditional=False),
+    defaults=keys(hidden=(256, 128), conditioning="none"),
     build=lambda cfg, ctx: MLPGenerator(
         shape=tuple(ctx.shape),
         hidden=tuple(cfg.hidden),
@@ -75,17 +75,19 @@ GENERATOR = Architecture(
         dtype=ctx.dtype,
     ),
     smoke={"hidden": (16,)},
-    takes_labels=lambda cfg: cfg.conditional,
+    takes_labels=lambda cfg: cfg.conditioning != "none",
+    choices={"conditioning": CONDITIONING},
     tuples=("hidden",),
 )
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(hidden=(128,), conditional=False),
+    defaults=keys(hidden=(128,), conditioning="none"),
     build=lambda cfg, ctx: MLPDiscriminator(
         hidden=tuple(cfg.hidden), num_classes=_labels(cfg, ctx), dtype=ctx.dtype
     ),
     smoke={"hidden": (16,)},
-    takes_labels=lambda cfg: cfg.conditional,
+    takes_labels=lambda cfg: cfg.conditioning != "none",
+    choices={"conditioning": CONDITIONING},
     tuples=("hidden",),
 )

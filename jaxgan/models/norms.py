@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models.layers import class_weights
+
 
 def group_moments(grouped: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean and (biased) variance of each group [G, ...] -> [G, C], per feature (last axis).
@@ -33,16 +35,28 @@ def group_moments(grouped: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 class BatchNorm(nn.Module):
+    """BatchNorm over `groups` of the batch. With `num_classes` > 0 it is conditional BatchNorm
+    (de Vries et al. 2017; Miyato & Koyama 2018's generator): each class has its own scale and
+    bias, picked by the `label` of each example, while the statistics stay those of the batch."""
+
     groups: int = 1
+    num_classes: int = 0
     momentum: float = 0.9
     epsilon: float = 1e-5
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, label=None):
         features = x.shape[-1]
-        scale = self.param("scale", nn.initializers.ones, (features,), jnp.float32)
-        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        table = (self.num_classes,) if self.num_classes else ()
+        scale = self.param("scale", nn.initializers.ones, table + (features,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, table + (features,), jnp.float32)
+        if self.num_classes:
+            if label is None:
+                raise ValueError(f"conditional BatchNorm ({self.num_classes} classes): pass labels")
+            weights = class_weights(label, self.num_classes)  # Soft labels mix the classes'.
+            expand = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+            scale, bias = (weights @ scale).reshape(expand), (weights @ bias).reshape(expand)
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
         ra_var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
         if train:

@@ -99,7 +99,7 @@ DISCRIMINATOR = Architecture(
         conv_impl=ctx.conv_impl,
         dtype=ctx.dtype,
     ),
-    smoke={"width": 4},
+    smoke={"width": 4, "num_layers": 1},
     check=lambda cfg, shape: patch_grid(shape[0], shape[1], cfg.num_layers),
     choices={"norm": NORMS},
     minimum={"width": 1, "num_layers": 1},

@@ -148,7 +148,7 @@ GENERATOR = Architecture(
         conv_impl=ctx.conv_impl,
         dtype=ctx.dtype,
     ),
-    smoke={"width": 4},
+    smoke={"width": 4, "depth": 2},
     check=lambda cfg, shape: (
         _check_dropout(cfg.dropout),
         unet_depth(shape[0], shape[1], cfg.depth),

@@ -50,9 +50,26 @@ def prepare(config):
             raise config_lib.ConfigError(
                 f"model.{role}.name={cfg.name!r} does not fit data.name={spec.name!r}: {e}"
             ) from e
+    _check_penalties(config)
     recipe = get(config.recipe)
     recipe.check(config, spec)
     return recipe, spec
+
+
+def _check_penalties(config) -> None:
+    """A gradient penalty differentiates each sample's logit by that sample alone: BatchNorm in D
+    makes every logit depend on the whole batch, so the penalty would be of the wrong function."""
+    from jaxgan import config as config_lib
+    from jaxgan import regularizers
+
+    norm = config.model.d.get("norm")
+    for key, name in regularizers.PENALTIES.items():
+        if config.loss[key] > 0 and norm == "batch":
+            raise config_lib.ConfigError(
+                f"loss.{key}={config.loss[key]} with model.d.norm='batch': the {name} penalty "
+                "needs each logit to depend on its own sample, and BatchNorm mixes the batch; "
+                "use model.d.norm='none' (or 'instance' where D has it)"
+            )
 
 
 def create_train_state(config, rng):

@@ -40,14 +40,20 @@ def optimizers(config) -> tuple:
 
 
 def check_labels(config, spec) -> None:
-    """A conditional architecture needs labelled data."""
+    """A conditional architecture (one that takes or predicts labels) needs labelled data."""
     for role in ("g", "d"):
         cfg = config.model[role]
-        if models.architecture(role, cfg).takes_labels(cfg) and not spec.num_classes:
+        if uses_labels(role, cfg) and not spec.num_classes:
             raise ConfigError(
-                f"model.{role}.conditional=True needs labelled data, and dataset "
-                f"{spec.name!r} has no labels: use a labelled dataset or conditional=False"
+                f"model.{role}.conditioning={cfg.conditioning!r} needs labelled data, and dataset "
+                f"{spec.name!r} has no labels: use a labelled dataset or conditioning='none'"
             )
+
+
+def uses_labels(role: str, cfg) -> bool:
+    """Whether architecture config `cfg` of `role` takes labels or predicts them."""
+    arch = models.architecture(role, cfg)
+    return arch.takes_labels(cfg) or arch.classifies(cfg)
 
 
 def check_label_range(labels: np.ndarray, num_classes: int) -> None:

@@ -42,13 +42,20 @@ class Models(NamedTuple):
     d: object
     g_labels: bool  # G takes labels.
     d_labels: bool
+    d_classifies: bool  # D also outputs class logits (AC-GAN).
 
 
 def build(config, spec, groups: int | None = None) -> Models:
     g, d = common.build_pair(config, spec, groups)
     g_arch = models.architecture("g", config.model.g)
     d_arch = models.architecture("d", config.model.d)
-    return Models(g, d, g_arch.takes_labels(config.model.g), d_arch.takes_labels(config.model.d))
+    return Models(
+        g,
+        d,
+        g_arch.takes_labels(config.model.g),
+        d_arch.takes_labels(config.model.d),
+        d_arch.classifies(config.model.d),
+    )
 
 
 def validate(config) -> None:
@@ -58,6 +65,13 @@ def validate(config) -> None:
 
 def check(config, spec) -> None:
     common.check_labels(config, spec)
+    g_cond = common.uses_labels("g", config.model.g)
+    if g_cond != common.uses_labels("d", config.model.d):
+        g, d = config.model.g, config.model.d
+        raise ConfigError(
+            f"model.g.conditioning={g.get('conditioning', 'none')!r} with model.d.conditioning="
+            f"{d.get('conditioning', 'none')!r}: condition both G and D on the labels, or neither"
+        )
 
 
 def init(config, spec, rng) -> state_lib.TrainState:
@@ -104,7 +118,8 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     for k in range(n_critic):
         z_rng, reg_rng = critic_keys(state, k)
         z = jax.random.normal(z_rng, (per_update, config.gan.z_dim), jnp.float32)
-        cond = {"label": rows["label"][:, k]} if m.g_labels or m.d_labels else {}
+        labelled = m.g_labels or m.d_labels or m.d_classifies
+        cond = {"label": rows["label"][:, k]} if labelled else {}
         fake, g_vjp, g_vars = jax.vjp(
             functools.partial(generate, variables=g_vars, z=z, cond=cond), g.params, has_aux=True
         )
@@ -114,7 +129,13 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
 
     # G's update: the last G(z) through the updated D, back through the saved G pass.
     objective = functools.partial(
-        adversarial.g_adversarial_loss, cond=cond, player=d, d=m.d, call=call, config=config
+        adversarial.g_adversarial_loss,
+        cond=cond,
+        player=d,
+        d=m.d,
+        call=call,
+        config=config,
+        real=rows["x"][:, n_critic - 1],  # The rows the last critic iteration paired with fake.
     )
     (g_loss, d_vars), fake_grad = jax.value_and_grad(objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(fake_grad)
@@ -149,7 +170,7 @@ def _labels_given(config, spec, num: int, labels) -> dict:
         if labels is not None:
             raise ConfigError(
                 f"labels={labels!r} given, but generator {config.model.g.name!r} is not "
-                "conditional (set model.g.conditional=True to train one)"
+                "conditional (set model.g.conditioning and model.d.conditioning to train one)"
             )
         return {}
     if labels is None:
@@ -180,6 +201,15 @@ def eval_inputs(config, spec, num: int, rng) -> tuple:
 
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:
-    """A grid of images, or for 2-D points a scatter over the mixture's means."""
-    reference = data.toy_means(config.data) if len(spec.shape) == 1 else None
-    return images.picture(np.asarray(outputs), reference)
+    """A grid of images (a conditional G's cycled labels: a column per class, whole rows), or
+    for 2-D points a scatter over the mixture's means."""
+    outputs = np.asarray(outputs)
+    if len(spec.shape) == 1:
+        return images.picture(outputs, data.toy_means(config.data))
+    classes = spec.num_classes or 0
+    labels = np.asarray(inputs.get("label", []))
+    cycled = 0 < classes <= len(labels) and (labels == np.arange(len(labels)) % classes).all()
+    if cycled:
+        rows = len(labels) // classes
+        return images.grid(outputs[: rows * classes], columns=classes)
+    return images.picture(outputs)

@@ -121,7 +121,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
         if not adversarial_on:
             return p.l1_weight * l1, (d.variables, {"l1": l1})
         adv, d_vars = adversarial.g_adversarial_loss(
-            fake, cond, d, d=m.d, call=_call, config=config
+            fake, cond, d, d=m.d, call=_call, config=config, real=target
         )
         return p.adv_weight * adv + p.l1_weight * l1, (d_vars, {"l1": l1, "g_adv_loss": adv})
 
