@@ -7,6 +7,7 @@ checkpoint never runs code from it.
 """
 
 import functools
+import logging as std_logging
 import pathlib
 import re
 import sys
@@ -219,6 +220,17 @@ def _ignore_closed_loop_callbacks() -> None:
 
     hook.drops_closed_loop_errors = True
     sys.unraisablehook = hook
+    std_logging.getLogger("asyncio").addFilter(_drop_unretrieved_read_errors)
+
+
+def _drop_unretrieved_read_errors(record) -> bool:
+    """The same failed restore's other reads: when one array read raises, the reads of the
+    other arrays fail too and, never awaited, asyncio logs each as 'Future exception was never
+    retrieved' with a traceback. The first is the user's one-line error; drop the echoes
+    (TensorStore read errors only)."""
+    message = record.getMessage()
+    echo = "exception was never retrieved" in message and "tensorstore_spec" in message
+    return not echo
 
 
 def _shapes(tree) -> dict:

@@ -26,11 +26,22 @@ def xla_flags(devices: int) -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def cache_dir(tmp_path_factory):
-    """Every test (and subprocess) prepares datasets and caches compilations in one private dir."""
-    path = tmp_path_factory.mktemp("jaxgan_cache")
+def cache_dir(tmp_path_factory, worker_id):
+    """Every test (and subprocess) prepares datasets and caches compilations in one private dir,
+    shared by the workers of `pytest -n` (preparation and the classifier take cache locks)."""
+    if worker_id == "master":  # Not under pytest-xdist.
+        path = tmp_path_factory.mktemp("jaxgan_cache")
+    else:
+        path = tmp_path_factory.getbasetemp().parent / "jaxgan_cache"
+        path.mkdir(exist_ok=True)
     os.environ["JAXGAN_CACHE_DIR"] = str(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def worker_id(request):
+    """pytest-xdist's worker name ('gw0', ...), or 'master' in a plain run."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
 
 
 @pytest.fixture(scope="session")

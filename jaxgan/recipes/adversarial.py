@@ -8,8 +8,9 @@ and fake in one call; BatchNorm keeps the statistics of the two halves apart.
 A D that classifies (AC-GAN, Odena et al. 2017) outputs [N, 1 + classes]: column 0 is the
 adversarial logit, the rest class logits. D adds loss.class_weight * cross-entropy of its class
 logits on the real rows; G adds the same weight times the cross-entropy of its fakes' class
-logits against the labels they were made for. D is trained on real labels only (as StudioGAN's
-AC-GAN does): classifying fakes as their intended class would reward D for agreeing with G.
+logits against the labels they were made for. D learns classes from real rows only (Odena et
+al. also train it on fakes): classifying fakes as their intended class would reward D for
+agreeing with G.
 """
 
 import functools
