@@ -317,10 +317,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("optim.b1", "optim.b2", "train.ema_decay"):
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{key}={flat[key]!r} is out of range: it must be in [0, 1)")
-    for key in ("loss.gp_weight", "loss.r1_weight", "loss.r2_weight", "loss.dragan_weight"):
-        _at_least(flat, key, 0.0)
-    for key in ("loss.clip", "loss.class_weight"):
-        _at_least(flat, key, 0.0)
+    for key in ("gp_weight", "r1_weight", "r2_weight", "dragan_weight", "clip", "class_weight"):
+        _at_least(flat, f"loss.{key}", 0.0)
     for key in ("train.num_steps", "eval.every_steps"):
         _at_least(flat, key, 0)
     for key in (

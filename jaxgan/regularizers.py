@@ -14,12 +14,16 @@ def _per_sample_grad_sq_norm(d_fn, x):
     return jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=tuple(range(1, x.ndim)))
 
 
+def _unit_gradient_penalty(d_fn, x_hat):
+    """E[(||grad D(x_hat)|| - 1)^2] over the samples of x_hat (WGAN-GP's and DRAGAN's form)."""
+    norms = jnp.sqrt(_per_sample_grad_sq_norm(d_fn, x_hat) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
 def gradient_penalty(d_fn, real, fake, rng):
     """WGAN-GP: E[(||grad D(x_hat)|| - 1)^2], x_hat on per-sample random real-fake segments."""
     eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
-    x_hat = eps * real + (1.0 - eps) * fake
-    norms = jnp.sqrt(_per_sample_grad_sq_norm(d_fn, x_hat) + 1e-12)
-    return jnp.mean(jnp.square(norms - 1.0))
+    return _unit_gradient_penalty(d_fn, eps * real + (1.0 - eps) * fake)
 
 
 def r1_penalty(d_fn, real):
@@ -43,9 +47,7 @@ def dragan_penalty(d_fn, real, rng):
     noise_rng, alpha_rng = jax.random.split(rng)
     delta = DRAGAN_SCALE * jnp.std(real) * jax.random.uniform(noise_rng, real.shape, real.dtype)
     alpha = jax.random.uniform(alpha_rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
-    x_hat = real + alpha * delta
-    norms = jnp.sqrt(_per_sample_grad_sq_norm(d_fn, x_hat) + 1e-12)
-    return jnp.mean(jnp.square(norms - 1.0))
+    return _unit_gradient_penalty(d_fn, real + alpha * delta)
 
 
 # Penalty weight key in config.loss -> what it penalises (config validation names them).
