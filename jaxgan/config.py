@@ -12,7 +12,7 @@ import pathlib
 
 import ml_collections
 
-from jaxgan import data, losses, models, recipes
+from jaxgan import augment, data, losses, models, recipes
 
 # Keys that may change when a run resumes: they steer logging and bookkeeping, not the maths.
 RESUMABLE_KEYS = (
@@ -32,7 +32,8 @@ RESUMABLE_KEYS = (
     "eval.",
 )
 
-OPTIMIZERS = ("adam", "rmsprop")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
 DTYPES = ("float32", "bfloat16")
 BN_MODES = ("sync", "per_device")
 EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "paired", "accuracy")
@@ -95,13 +96,29 @@ def default_config(
     c.loss.dragan_weight = 0.0  # DRAGAN penalty around the real data (lambda, the paper's 10).
     c.loss.clip = 0.0  # WGAN weight clipping of D's params to [-clip, clip]; 0 = off.
     c.loss.class_weight = 1.0  # AC-GAN: weight of the class loss (a D with conditioning='acgan').
+    # One-sided label smoothing (Salimans et al. 2016): D's target for real data is 1 - this.
+    c.loss.label_smoothing = 0.0
+    # Lazy regularisation (Karras et al. 2020): penalties on every k-th D update, weight x k.
+    c.loss.lazy_interval = 1
+
+    c.augment = augment.default_config()  # What D sees: DiffAugment, instance noise.
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
     c.optim.g_lr = 2e-4  # Generators' learning rate.
     c.optim.d_lr = 2e-4  # Discriminators' learning rate.
-    c.optim.b1 = 0.5
-    c.optim.b2 = 0.999
+    c.optim.b1 = 0.5  # adam, adamw.
+    c.optim.b2 = 0.999  # adam, adamw.
+    c.optim.weight_decay = 0.0  # adamw's decoupled weight decay.
+    c.optim.momentum = 0.0  # sgd, rmsprop.
+    c.optim.rmsprop_decay = 0.9  # rmsprop's squared-gradient average.
+    # Learning-rate schedule over optim.decay_steps (0 = train.num_steps) G updates: constant,
+    # linear decay to 0 from step optim.decay_start, or cosine decay to 0; after a linear warm-up
+    # of optim.warmup_steps.
+    c.optim.schedule = "constant"
+    c.optim.warmup_steps = 0
+    c.optim.decay_start = 0
+    c.optim.decay_steps = 0
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 64  # Global batch, split over all devices of all hosts.
@@ -319,6 +336,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"{key}={flat[key]!r} is out of range: it must be in [0, 1)")
     for key in ("gp_weight", "r1_weight", "r2_weight", "dragan_weight", "clip", "class_weight"):
         _at_least(flat, f"loss.{key}", 0.0)
+    _check_tricks(config, flat)
+    augment.validate(config)
     for key in ("train.num_steps", "eval.every_steps"):
         _at_least(flat, key, 0)
     for key in (
@@ -365,6 +384,56 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
 
 
+def _check_tricks(config, flat) -> None:
+    """Optimizer, schedule and loss-trick keys: ranges, and combinations that make no sense."""
+    _choice(flat, "optim.schedule", SCHEDULES)
+    for key in ("weight_decay", "momentum", "warmup_steps", "decay_start", "decay_steps"):
+        _at_least(flat, f"optim.{key}", 0)
+    if not 0.0 <= flat["optim.rmsprop_decay"] < 1.0:
+        raise ConfigError(
+            f"optim.rmsprop_decay={flat['optim.rmsprop_decay']!r} is out of range: it must be in "
+            "[0, 1)"
+        )
+    o = config.optim
+    if o.weight_decay > 0 and o.name != "adamw":
+        raise ConfigError(
+            f"optim.weight_decay={o.weight_decay} with optim.name={o.name!r}: weight decay is "
+            "adamw's; use optim.name='adamw'"
+        )
+    if o.momentum > 0 and o.name not in ("sgd", "rmsprop"):
+        raise ConfigError(
+            f"optim.momentum={o.momentum} with optim.name={o.name!r}: momentum is for 'sgd' and "
+            "'rmsprop' (adam's is optim.b1)"
+        )
+    horizon = o.decay_steps or config.train.num_steps
+    if o.schedule != "constant" and o.warmup_steps + o.decay_start >= horizon:
+        raise ConfigError(
+            f"optim.schedule={o.schedule!r}: optim.warmup_steps={o.warmup_steps} + "
+            f"optim.decay_start={o.decay_start} must be below the decay horizon {horizon} "
+            "(optim.decay_steps, or train.num_steps when it is 0)"
+        )
+    if o.decay_start and o.schedule != "linear":
+        raise ConfigError(
+            f"optim.decay_start={o.decay_start} is for optim.schedule='linear' (got {o.schedule!r})"
+        )
+    loss = config.loss
+    if not 0.0 <= loss.label_smoothing < 0.5:
+        raise ConfigError(
+            f"loss.label_smoothing={loss.label_smoothing!r} is out of range: it must be in [0, 0.5)"
+        )
+    if loss.label_smoothing > 0 and loss.name not in losses.PROBABILISTIC:
+        raise ConfigError(
+            f"loss.label_smoothing={loss.label_smoothing} with loss.name={loss.name!r}: smoothing "
+            f"moves a probability target; use it with {' or '.join(losses.PROBABILISTIC)}"
+        )
+    _at_least(flat, "loss.lazy_interval", 1)
+
+
+def _schedule_reads_num_steps(config: dict) -> bool:
+    optim = config.get("optim", {})
+    return optim.get("schedule", "constant") != "constant" and not optim.get("decay_steps", 0)
+
+
 def changed_keys(saved: dict, current: ml_collections.ConfigDict) -> list[str]:
     """Keys whose values differ between a saved run's config and this one, except resumable ones."""
     old = flatten(ml_collections.ConfigDict(saved))
@@ -372,7 +441,10 @@ def changed_keys(saved: dict, current: ml_collections.ConfigDict) -> list[str]:
     keys = sorted(set(old) | set(new))
     differ = []
     for key in keys:
-        if any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS):
+        resumable = any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+        if key == "train.num_steps" and _schedule_reads_num_steps(saved):
+            resumable = False  # The learning-rate schedule decays over it.
+        if resumable:
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, list | tuple) and isinstance(b, list | tuple):

@@ -7,7 +7,7 @@ import numpy as np
 from jaxgan import writers
 
 PANELS = (
-    ("losses", ("d_loss", "g_loss", "l1")),
+    ("losses", ("d_loss", "g_loss", "l1", "loss", "recon", "kl")),  # GANs, pix2pix, VAE.
     ("discriminator outputs", ("D_x", "D_G_z")),
 )
 

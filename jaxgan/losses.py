@@ -10,9 +10,14 @@ import jax
 import jax.numpy as jnp
 
 
-def bce_d_loss(real, fake):
-    """-E[log D(x)] - E[log(1 - D(G(z)))]: D's side of the minimax game."""
-    return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
+def bce_d_loss(real, fake, real_target=1.0):
+    """-E[log D(x)] - E[log(1 - D(G(z)))]: D's side of the minimax game. With real_target t < 1
+    (one-sided label smoothing) the real term is the cross-entropy against t:
+    -E[t log D(x) + (1 - t) log(1 - D(x))]."""
+    real_term = jax.nn.softplus(-real)
+    if real_target != 1.0:
+        real_term = real_target * real_term + (1.0 - real_target) * jax.nn.softplus(real)
+    return jnp.mean(real_term) + jnp.mean(jax.nn.softplus(fake))
 
 
 def minimax_g_loss(fake):

@@ -143,10 +143,40 @@ def sampling_params(state: TrainState, name: str, config: ml_collections.ConfigD
     return state.players[name].params
 
 
-def make_optimizer(config: ml_collections.ConfigDict, role: str) -> optax.GradientTransformation:
-    """The optax transformation of a player in `role` 'g' (generators) or 'd' (discriminators)."""
+def learning_rate(config: ml_collections.ConfigDict, role: str):
+    """Player `role`'s learning rate: a float, or an optax schedule of its own update count.
+
+    The horizon is optim.decay_steps (0: train.num_steps) G updates; a discriminator updated
+    train.n_critic times per step counts n_critic times as many, so both players' schedules
+    follow the same steps."""
     o = config.optim
     lr = o.g_lr if role == "g" else o.d_lr
+    if o.schedule == "constant" and not o.warmup_steps:
+        return lr
+    per_step = config.train.n_critic if role == "d" else 1
+    horizon = (o.decay_steps or config.train.num_steps) * per_step
+    warmup, start = o.warmup_steps * per_step, o.decay_start * per_step
+    if o.schedule == "cosine":
+        main = optax.cosine_decay_schedule(lr, horizon - warmup)
+    elif o.schedule == "linear":
+        decay = optax.linear_schedule(lr, 0.0, horizon - warmup - start)
+        main = optax.join_schedules([optax.constant_schedule(lr), decay], [start])
+    else:
+        main = optax.constant_schedule(lr)
+    if not warmup:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def make_optimizer(config: ml_collections.ConfigDict, role: str) -> optax.GradientTransformation:
+    """The optax transformation of a player in `role` 'g' (generators) or 'd' (discriminators):
+    optim.name with its hyperparameters, at learning_rate(config, role)."""
+    o = config.optim
+    lr = learning_rate(config, role)
     if o.name == "adam":
         return optax.adam(lr, b1=o.b1, b2=o.b2)
-    return optax.rmsprop(lr)
+    if o.name == "adamw":
+        return optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
+    if o.name == "sgd":
+        return optax.sgd(lr, momentum=o.momentum or None)
+    return optax.rmsprop(lr, decay=o.rmsprop_decay, momentum=o.momentum or None)

@@ -63,13 +63,22 @@ def test_acgan_losses_add_the_class_cross_entropy_to_each_players_loss():
     fake = jnp.array([[-1.2, 0.0, 1.0, 0.5], [0.8, 1.0, 1.0, 1.0]])
     labels = jnp.array([0, 2])
     # D's train-mode call on [real; fake] rows (4) or on fakes alone (2): fixed outputs.
-    call = lambda d, params, variables, x, cond: (
+    call = lambda d, params, variables, x, cond, rng: (
         jnp.concatenate([real, fake]) if len(x) == 4 else fake,
         {},
     )
     x = jnp.zeros((2, 1))
     loss, (_, real_logits, _, aux) = adversarial.d_objective(
-        {}, {}, x, x, {"label": labels}, None, d=object(), call=call, config=config
+        {},
+        {},
+        x,
+        x,
+        {"label": labels},
+        jax.random.PRNGKey(0),
+        0,
+        d=object(),
+        call=call,
+        config=config,
     )
 
     def ce(logits):
@@ -82,7 +91,7 @@ def test_acgan_losses_add_the_class_cross_entropy_to_each_players_loss():
     np.testing.assert_allclose(real_logits, real[:, 0])
     player = types.SimpleNamespace(params={}, variables={})
     g_loss, _ = adversarial.g_adversarial_loss(
-        x, {"label": labels}, player, d=object(), call=call, config=config
+        x, {"label": labels}, player, jax.random.PRNGKey(1), d=object(), call=call, config=config
     )
     want = losses.LOSSES["non_saturating"][1](fake[:, 0]) + 0.7 * ce(fake[:, 1:])
     np.testing.assert_allclose(g_loss, want, rtol=1e-6)
@@ -128,7 +137,8 @@ def test_every_experiment_trains_a_few_steps(experiment):
     recipe, _ = recipes.prepare(config)
     state = recipes.create_train_state(config, jax.random.PRNGKey(0))
     step = jax.jit(recipe.make_train_step(config, data.describe(config.data)))
-    batches = data.make_iterator(config.data, global_batch_size=config.train.batch_size, seed=0)
+    rows = config.train.batch_size * config.train.n_critic  # One batch per critic update.
+    batches = data.make_iterator(config.data, global_batch_size=rows, seed=0)
     for _ in range(2):
         state, metrics = step(state, jax.tree.map(jnp.asarray, next(batches)))
     assert int(state.step) == 2

@@ -29,6 +29,7 @@ from conftest import ROOT, run_launch, run_python, start_launch
 
 SMOKE = ["--config=experiments/dcgan.py:smoke"]
 LOSS_KEYS = ("d_loss", "g_loss", "D_x", "D_G_z", "finite")
+TIMING_KEYS = ("steps_per_sec", "images_per_sec")  # Differ between runs.
 RECIPES = sorted(recipes.RECIPES)
 
 
@@ -108,10 +109,12 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path, recipe)
     assert_states_equal(
         checkpoint.restore_state(config, reference), checkpoint.restore_state(config, resumed)
     )
-    keys = ("step",) + LOSS_KEYS
+    keys = sorted(set(logged_rows(reference)[0]) - set(TIMING_KEYS))  # The recipe's metrics.
     want = [{k: r[k] for k in keys if k in r} for r in logged_rows(reference)]
     got = [{k: r[k] for k in keys if k in r} for r in logged_rows(resumed)]
-    assert got == want and len(got) == 30 and set(want[0]) == set(keys)
+    assert got == want and len(got) == 30 and {"step", "finite"} < set(want[0])
+    if recipe == "gan":
+        assert set(want[0]) == {"step", *LOSS_KEYS}
 
 
 EXIT_CODES = {signal.SIGTERM: train.EXIT_PREEMPTED, signal.SIGINT: train.EXIT_INTERRUPTED}

@@ -10,7 +10,8 @@ DISCRIMINATOR entry next to its flax modules.
 import flax.linen as nn
 import ml_collections
 
-from jaxgan.models import dcgan, mlp, patchgan, unet
+from jaxgan.models import dcgan, keras_dcgan, mlp, patchgan, resnet, unet
+from jaxgan.models import vae as vae_models
 from jaxgan.models.architecture import Architecture, Context
 from jaxgan.models.dcgan import pyramid
 from jaxgan.models.layers import IMPLS as CONV_IMPLS
@@ -19,11 +20,16 @@ GENERATORS = {
     "dcgan": dcgan.GENERATOR,
     "mlp": mlp.GENERATOR,
     "unet": unet.GENERATOR,
+    "resnet": resnet.GENERATOR,
+    "keras_dcgan": keras_dcgan.GENERATOR,
 }
 DISCRIMINATORS = {
     "dcgan": dcgan.DISCRIMINATOR,
     "mlp": mlp.DISCRIMINATOR,
     "patchgan": patchgan.DISCRIMINATOR,
+    "resnet": resnet.DISCRIMINATOR,
+    "keras_dcgan": keras_dcgan.DISCRIMINATOR,
+    "dcgan_encoder": vae_models.ENCODER,  # The VAE recipe's encoder q(z | x).
 }
 REGISTRIES = {"g": GENERATORS, "d": DISCRIMINATORS}
 

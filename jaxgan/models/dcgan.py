@@ -11,6 +11,10 @@ Class-conditional variants (`conditioning`), for labelled data:
 - D 'concat': one-hot label planes join the image's channels; 'projection': the logit gains
   <embed(y), h> over D's last features h (Miyato & Koyama 2018); 'acgan': D also outputs class
   logits [N, 1 + classes] for AC-GAN's auxiliary classifier loss (Odena et al. 2017).
+
+`spectral_norm` (G or D) divides every dense, convolution and embedding weight by its largest
+singular value (Miyato et al. 2018; `layers.spectral_norm`): usually D's, SNGAN's way of keeping
+it 1-Lipschitz layer by layer, without a gradient penalty.
 """
 
 import flax.linen as nn
@@ -60,18 +64,21 @@ class DCGANGenerator(nn.Module):
     conv_impl: str = "auto"
     conditioning: str = "none"  # One of G_CONDITIONING.
     num_classes: int = 0
+    spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, z, label=None, train: bool = True):
         _need_label(label, self.conditioning, self.num_classes)
+        sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         base, n = pyramid(self.shape[0])
         bias = self.norm == "none"
         channels = self.width * 2 ** (n - 1)
         h = z.astype(self.dtype)
         if self.conditioning == "concat":
             h = jnp.concatenate([h, layers.class_weights(label, self.num_classes, self.dtype)], -1)
-        h = nn.Dense(base * base * channels, use_bias=bias, kernel_init=INIT, dtype=self.dtype)(h)
+        dense = nn.Dense(base * base * channels, use_bias=bias, kernel_init=INIT, dtype=self.dtype)
+        h = sn(dense)(h)
         h = h.reshape((z.shape[0], base, base, channels))
         classes = self.num_classes if self.conditioning == "cbn" else 0
         for i in range(n):
@@ -79,13 +86,14 @@ class DCGANGenerator(nn.Module):
             h = nn.relu(norm(h, train, label) if norm else h)
             last = i == n - 1
             channels = self.shape[-1] if last else channels // 2
-            h = layers.ConvTranspose2x(
+            up = layers.ConvTranspose2x(
                 channels,
                 use_bias=bias or last,
                 impl=self.conv_impl,
                 kernel_init=INIT,
                 dtype=self.dtype,
-            )(h)
+            )
+            h = sn(up)(h)
         return jnp.tanh(h.astype(jnp.float32))
 
 
@@ -96,11 +104,13 @@ class DCGANDiscriminator(nn.Module):
     conv_impl: str = "auto"
     conditioning: str = "none"  # One of D_CONDITIONING.
     num_classes: int = 0
+    spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, label=None, train: bool = True):
         _, n = pyramid(x.shape[1])
+        sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         needs_label = self.conditioning in ("concat", "projection")
         _need_label(label, self.conditioning if needs_label else "none", self.num_classes)
         h = x.astype(self.dtype)
@@ -109,21 +119,22 @@ class DCGANDiscriminator(nn.Module):
             h = jnp.concatenate([h, jnp.broadcast_to(planes, h.shape[:3] + planes.shape[-1:])], -1)
         for i in range(n):
             norm = _norm(self.norm, self.bn_groups, self.dtype) if i > 0 else None
-            h = layers.Conv2x(
+            down = layers.Conv2x(
                 self.width * 2**i,
                 use_bias=norm is None,
                 impl=self.conv_impl,
                 kernel_init=INIT,
                 dtype=self.dtype,
-            )(h)
+            )
+            h = sn(down)(h)
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
         h = h.reshape((h.shape[0], -1))
-        logit = nn.Dense(1, kernel_init=INIT, dtype=self.dtype)(h)[:, 0]
+        logit = sn(nn.Dense(1, kernel_init=INIT, dtype=self.dtype))(h)[:, 0]
         if self.conditioning == "projection":
             embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=INIT, dtype=self.dtype)
-            logit = logit + jnp.sum(embed(label) * h, axis=-1)
+            logit = logit + jnp.sum(sn(embed)(label) * h, axis=-1)
         if self.conditioning == "acgan":
-            classes = nn.Dense(self.num_classes, kernel_init=INIT, dtype=self.dtype)(h)
+            classes = sn(nn.Dense(self.num_classes, kernel_init=INIT, dtype=self.dtype))(h)
             return jnp.concatenate([logit[:, None], classes], -1).astype(jnp.float32)
         return logit.astype(jnp.float32)
 
@@ -148,7 +159,7 @@ def _classes(cfg, ctx) -> int:
 
 
 GENERATOR = Architecture(
-    defaults=keys(width=64, norm="batch", conditioning="none"),
+    defaults=keys(width=64, norm="batch", conditioning="none", spectral_norm=False),
     build=lambda cfg, ctx: DCGANGenerator(
         shape=tuple(ctx.shape),
         width=cfg.width,
@@ -157,6 +168,7 @@ GENERATOR = Architecture(
         conv_impl=ctx.conv_impl,
         conditioning=cfg.conditioning,
         num_classes=_classes(cfg, ctx),
+        spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
@@ -168,7 +180,7 @@ GENERATOR = Architecture(
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(width=64, norm="none", conditioning="none"),
+    defaults=keys(width=64, norm="none", conditioning="none", spectral_norm=False),
     build=lambda cfg, ctx: DCGANDiscriminator(
         width=cfg.width,
         norm=cfg.norm,
@@ -176,6 +188,7 @@ DISCRIMINATOR = Architecture(
         conv_impl=ctx.conv_impl,
         conditioning=cfg.conditioning,
         num_classes=_classes(cfg, ctx),
+        spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},

@@ -34,6 +34,7 @@ weight w of shape (in, out, k, k) is `kernel = w.transpose(2, 3, 0, 1)[::-1, ::-
 weight w (out, in, k, k) is `kernel = w.transpose(2, 3, 1, 0)`.
 """
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -294,3 +295,25 @@ def class_weights(label, num_classes: int, dtype=jnp.float32):
     if jnp.issubdtype(label.dtype, jnp.floating) and label.ndim == 2:
         return label.astype(dtype)
     return jax.nn.one_hot(label, num_classes, dtype=dtype)
+
+
+# ---- spectral normalisation ------------------------------------------------------------------
+
+SPECTRAL = "spectral"  # The variable collection of the spectral-norm power-iteration state.
+
+
+def spectral_norm(layer: nn.Module, enabled: bool, train: bool) -> Callable:
+    """`layer`, or with `enabled` the layer with spectrally normalised weights (Miyato et al.
+    2018): every weight of two or more dims (a kernel flattened to [fan_in, out], an embedding
+    table) is divided by an estimate of its largest singular value; biases are left alone.
+
+    flax's `nn.SpectralNorm` does it: each call runs one power-iteration step from the vector u
+    kept in collection SPECTRAL (with the estimate `sigma` beside it), so the estimate sharpens
+    as training goes on. u and sigma are written back in train-mode calls only: an inference
+    call normalises by the same one-step estimate and leaves them as they were. They live in
+    the player's non-param variables, so checkpoints carry them and a resumed run is exact.
+    The layer's params keep their names and shapes with or without the normalisation.
+    """
+    if not enabled:
+        return layer
+    return functools.partial(nn.SpectralNorm(layer, collection_name=SPECTRAL), update_stats=train)

@@ -2,6 +2,9 @@
 
 With conditioning='concat' both take labels the way the conditional GAN of Mirza & Osindero
 (2014) does: the one-hot label is concatenated to G's latent and to D's flattened input.
+G's hidden activation is ReLU (Goodfellow et al.) or LeakyReLU(0.2) (`activation`); D's is
+LeakyReLU(0.2). `spectral_norm` divides each layer's weight matrix by its largest singular value
+(Miyato et al. 2018; `layers.spectral_norm`).
 """
 
 import math
@@ -13,6 +16,7 @@ from jaxgan.models import layers
 from jaxgan.models.architecture import Architecture, Context, keys
 
 CONDITIONING = ("none", "concat")
+ACTIVATIONS = {"relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2)}
 
 
 def _with_label(h, label, num_classes: int, dtype):
@@ -26,20 +30,25 @@ def _with_label(h, label, num_classes: int, dtype):
 
 
 class MLPGenerator(nn.Module):
-    """z (and a label) -> hidden ReLU layers -> tanh output reshaped to the data shape."""
+    """z (and a label) -> hidden ReLU (or LeakyReLU) layers -> tanh output reshaped to the data
+    shape."""
 
     shape: tuple
     hidden: tuple = (256, 128)
     tanh: bool = True  # Images live in [-1, 1]; 2-D toy points are unbounded.
     num_classes: int = 0  # > 0: conditional on a label.
+    activation: str = "relu"  # A key of ACTIVATIONS.
+    spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, z, label=None, train: bool = True):
+        sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
+        act = ACTIVATIONS[self.activation]
         h = _with_label(z.astype(self.dtype), label, self.num_classes, self.dtype)
         for width in self.hidden:
-            h = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
-        h = nn.Dense(math.prod(self.shape), dtype=self.dtype)(h).astype(jnp.float32)
+            h = act(sn(nn.Dense(width, dtype=self.dtype))(h))
+        h = sn(nn.Dense(math.prod(self.shape), dtype=self.dtype))(h).astype(jnp.float32)
         h = jnp.tanh(h) if self.tanh else h
         return h.reshape((z.shape[0],) + tuple(self.shape))
 
@@ -49,15 +58,17 @@ class MLPDiscriminator(nn.Module):
 
     hidden: tuple = (128,)
     num_classes: int = 0
+    spectral_norm: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, label=None, train: bool = True):
+        sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         h = x.reshape((x.shape[0], -1)).astype(self.dtype)
         h = _with_label(h, label, self.num_classes, self.dtype)
         for width in self.hidden:
-            h = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(h), 0.2)
-        return nn.Dense(1, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+            h = nn.leaky_relu(sn(nn.Dense(width, dtype=self.dtype))(h), 0.2)
+        return sn(nn.Dense(1, dtype=self.dtype))(h)[:, 0].astype(jnp.float32)
 
 
 def _labels(cfg, ctx: Context) -> int:
@@ -66,25 +77,30 @@ def _labels(cfg, ctx: Context) -> int:
 
 
 GENERATOR = Architecture(
-    defaults=keys(hidden=(256, 128), conditioning="none"),
+    defaults=keys(hidden=(256, 128), conditioning="none", activation="relu", spectral_norm=False),
     build=lambda cfg, ctx: MLPGenerator(
         shape=tuple(ctx.shape),
         hidden=tuple(cfg.hidden),
         tanh=len(ctx.shape) == 3,
         num_classes=_labels(cfg, ctx),
+        activation=cfg.activation,
+        spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),
     smoke={"hidden": (16,)},
     takes_labels=lambda cfg: cfg.conditioning != "none",
-    choices={"conditioning": CONDITIONING},
+    choices={"conditioning": CONDITIONING, "activation": tuple(ACTIVATIONS)},
     tuples=("hidden",),
 )
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(hidden=(128,), conditioning="none"),
+    defaults=keys(hidden=(128,), conditioning="none", spectral_norm=False),
     build=lambda cfg, ctx: MLPDiscriminator(
-        hidden=tuple(cfg.hidden), num_classes=_labels(cfg, ctx), dtype=ctx.dtype
+        hidden=tuple(cfg.hidden),
+        num_classes=_labels(cfg, ctx),
+        spectral_norm=cfg.spectral_norm,
+        dtype=ctx.dtype,
     ),
     smoke={"hidden": (16,)},
     takes_labels=lambda cfg: cfg.conditioning != "none",

@@ -37,21 +37,28 @@ def group_moments(grouped: jax.Array) -> tuple[jax.Array, jax.Array]:
 class BatchNorm(nn.Module):
     """BatchNorm over `groups` of the batch. With `num_classes` > 0 it is conditional BatchNorm
     (de Vries et al. 2017; Miyato & Koyama 2018's generator): each class has its own scale and
-    bias, picked by the `label` of each example, while the statistics stay those of the batch."""
+    bias, picked by the `label` of each example, while the statistics stay those of the batch.
+
+    With `affine=False` it has no scale or bias of its own and returns the normalised x: the
+    caller applies its own, e.g. BigGAN's per-example gains and biases computed from the class
+    embedding and a chunk of z (jaxgan.models.resnet)."""
 
     groups: int = 1
     num_classes: int = 0
     momentum: float = 0.9
     epsilon: float = 1e-5
     dtype: jnp.dtype = jnp.float32
+    affine: bool = True
 
     @nn.compact
     def __call__(self, x, train: bool, label=None):
         features = x.shape[-1]
         table = (self.num_classes,) if self.num_classes else ()
-        scale = self.param("scale", nn.initializers.ones, table + (features,), jnp.float32)
-        bias = self.param("bias", nn.initializers.zeros, table + (features,), jnp.float32)
-        if self.num_classes:
+        scale, bias = jnp.ones((), jnp.float32), jnp.zeros((), jnp.float32)
+        if self.affine:
+            scale = self.param("scale", nn.initializers.ones, table + (features,), jnp.float32)
+            bias = self.param("bias", nn.initializers.zeros, table + (features,), jnp.float32)
+        if self.num_classes and self.affine:
             if label is None:
                 raise ValueError(f"conditional BatchNorm ({self.num_classes} classes): pass labels")
             weights = class_weights(label, self.num_classes)  # Soft labels mix the classes'.

@@ -26,6 +26,7 @@ import importlib
 RECIPES = {
     "gan": "jaxgan.recipes.gan",
     "pix2pix": "jaxgan.recipes.pix2pix",
+    "vae": "jaxgan.recipes.vae",
 }
 
 
@@ -57,11 +58,18 @@ def prepare(config):
 
 
 def _check_penalties(config) -> None:
-    """A gradient penalty differentiates each sample's logit by that sample alone: BatchNorm in D
+    """Weight clipping and spectral norm are two ways to one end: one at a time. A gradient
+    penalty differentiates each sample's logit by that sample alone: BatchNorm in D
     makes every logit depend on the whole batch, so the penalty would be of the wrong function."""
     from jaxgan import config as config_lib
     from jaxgan import regularizers
 
+    if config.loss.clip > 0 and config.model.d.get("spectral_norm", False):
+        raise config_lib.ConfigError(
+            f"loss.clip={config.loss.clip} with model.d.spectral_norm=True: both bound D's "
+            "Lipschitz constant, and clipping the normalised weights breaks spectral norm's "
+            "power iteration; use one of them"
+        )
     norm = config.model.d.get("norm")
     for key, name in regularizers.PENALTIES.items():
         if config.loss[key] > 0 and norm == "batch":

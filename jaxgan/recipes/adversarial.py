@@ -1,9 +1,10 @@
 """The discriminator update every adversarial recipe shares: loss, penalties, clipping, metrics.
 
-A recipe hands over D's module and `call(module, params, variables, images, cond)`, which runs
-D in train mode on images with a condition that is the same for real and fake rows (labels for
-a conditional GAN, the source image for pix2pix, nothing for an unconditional GAN). D sees real
-and fake in one call; BatchNorm keeps the statistics of the two halves apart.
+A recipe hands over D's module and `call(module, params, variables, images, cond, rng)`, which
+runs D in train mode on `jaxgan.augment.d_view` of the images (DiffAugment, instance noise) with
+a condition that is the same for real and fake rows (labels for a conditional GAN, the source
+image for pix2pix, nothing for an unconditional GAN); `rng` draws the view and D's dropout.
+D sees real and fake in one call; BatchNorm keeps the statistics of the two halves apart.
 
 A D that classifies (AC-GAN, Odena et al. 2017) outputs [N, 1 + classes]: column 0 is the
 adversarial logit, the rest class logits. D adds loss.class_weight * cross-entropy of its class
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import losses, regularizers
+from jaxgan import augment, losses, regularizers
 from jaxgan import state as state_lib
 
 
@@ -50,41 +51,89 @@ def twice(cond):
     return jax.tree.map(lambda c: jnp.concatenate([c, c]), cond)
 
 
-def d_objective(params, variables, real, fake, cond, reg_rng, *, d, call, config):
+# Tags of the keys a D update derives from its regulariser key (WGAN-GP draws from the key
+# itself).
+DRAGAN_TAG, VIEW_TAG, PENALTY_VIEW_TAG = 1, 2, 3
+
+
+def d_loss_fn(config):
+    """D's adversarial loss (real logits, fake logits) -> scalar, one-sided label smoothing
+    included: with smoothing s, real data's target is 1 - s (Salimans et al. 2016)."""
+    s = config.loss.label_smoothing
+    if s == 0:
+        return losses.LOSSES[config.loss.name][0]
+    return lambda real, fake: losses.bce_d_loss(real, fake, real_target=1.0 - s)
+
+
+def penalties(d_fn, real, fake, rng, config) -> dict:
+    """Each configured gradient penalty's value: {'gp': ..., 'r1': ...}."""
+    loss = config.loss
+    values = {}
+    if loss.gp_weight > 0:
+        values["gp"] = regularizers.gradient_penalty(d_fn, real, fake, rng)
+    if loss.r1_weight > 0:
+        values["r1"] = regularizers.r1_penalty(d_fn, real)
+    if loss.r2_weight > 0:
+        values["r2"] = regularizers.r2_penalty(d_fn, fake)
+    if loss.dragan_weight > 0:
+        dragan_rng = jax.random.fold_in(rng, DRAGAN_TAG)
+        values["dragan"] = regularizers.dragan_penalty(d_fn, real, dragan_rng)
+    return values
+
+
+def penalty_weights(config) -> dict:
+    """The weight each penalty's value has in D's loss (R1 and R2: gamma / 2)."""
+    loss = config.loss
+    return {
+        "gp": loss.gp_weight,
+        "r1": 0.5 * loss.r1_weight,
+        "r2": 0.5 * loss.r2_weight,
+        "dragan": loss.dragan_weight,
+    }
+
+
+def lazy_penalties(d_fn, real, fake, rng, config, d_step) -> dict:
+    """The penalties on D updates d_step = 0, k, 2k, ... only, k = loss.lazy_interval (Karras et
+    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between, where a
+    lax.cond skips their computation, so one compiled step serves every update."""
+    k = config.loss.lazy_interval
+    compute = lambda: penalties(d_fn, real, fake, rng, config)
+    if k == 1:
+        return compute()
+    zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(compute))
+    return jax.lax.cond(d_step % k == 0, compute, zeros)
+
+
+def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call, config):
     """D's loss (plus penalties) on one real batch and one (constant) fake batch."""
-    logits, new_vars = call(
-        paired(d), params, variables, jnp.concatenate([real, fake]), twice(cond)
-    )
+    view_rng = jax.random.fold_in(reg_rng, VIEW_TAG)
+    both = jnp.concatenate([real, fake])
+    logits, new_vars = call(paired(d), params, variables, both, twice(cond), view_rng)
     logits, classes = split_logits(logits)
     real_logits, fake_logits = jnp.split(logits, 2)
-    loss = losses.LOSSES[config.loss.name][0](real_logits, fake_logits)
+    loss = d_loss_fn(config)(real_logits, fake_logits)
     penalised = any(config.loss[k] for k in regularizers.PENALTIES) or classes is not None
     aux = {"d_adv_loss": loss} if penalised else {}
     if classes is not None:
         aux["d_class_loss"] = class_loss(jnp.split(classes, 2)[0], cond["label"])
         loss = loss + config.loss.class_weight * aux["d_class_loss"]
-    d_fn = lambda v: split_logits(call(d, params, variables, v, cond)[0])[0]
-    if config.loss.gp_weight > 0:
-        aux["gp"] = regularizers.gradient_penalty(d_fn, real, fake, reg_rng)
-        loss = loss + config.loss.gp_weight * aux["gp"]
-    if config.loss.r1_weight > 0:
-        aux["r1"] = regularizers.r1_penalty(d_fn, real)
-        loss = loss + 0.5 * config.loss.r1_weight * aux["r1"]
-    if config.loss.r2_weight > 0:
-        aux["r2"] = regularizers.r2_penalty(d_fn, fake)
-        loss = loss + 0.5 * config.loss.r2_weight * aux["r2"]
-    if config.loss.dragan_weight > 0:
-        aux["dragan"] = regularizers.dragan_penalty(d_fn, real, jax.random.fold_in(reg_rng, 1))
-        loss = loss + config.loss.dragan_weight * aux["dragan"]
+    penalty_view = jax.random.fold_in(reg_rng, PENALTY_VIEW_TAG)
+    d_fn = lambda v: split_logits(call(d, params, variables, v, cond, penalty_view)[0])[0]
+    values = lazy_penalties(d_fn, real, fake, reg_rng, config, d_step)
+    weights = penalty_weights(config)
+    for name, value in values.items():  # One add each, in a fixed order.
+        loss = loss + config.loss.lazy_interval * weights[name] * value
+    aux.update(values)
     return loss, (new_vars, real_logits, fake_logits, aux)
 
 
-def d_update(player, real, fake, cond, reg_rng, *, d, tx, call, config) -> tuple:
-    """(player after one D update, metrics). `fake` is treated as a constant."""
+def d_update(player, real, fake, cond, reg_rng, *, d, tx, call, config, d_step=0) -> tuple:
+    """(player after one D update, metrics). `fake` is treated as a constant; `d_step` counts
+    D updates (for lazy regularisation)."""
     objective = functools.partial(d_objective, d=d, call=call, config=config)
     (loss, (variables, real_logits, fake_logits, aux)), grads = jax.value_and_grad(
         objective, has_aux=True
-    )(player.params, player.variables, real, jax.lax.stop_gradient(fake), cond, reg_rng)
+    )(player.params, player.variables, real, jax.lax.stop_gradient(fake), cond, reg_rng, d_step)
     player = state_lib.apply_updates(player.replace(variables=variables), grads, tx)
     if config.loss.clip > 0:
         clip = config.loss.clip
@@ -99,15 +148,16 @@ def d_update(player, real, fake, cond, reg_rng, *, d, tx, call, config) -> tuple
     return player, metrics
 
 
-def g_adversarial_loss(fake, cond, player, *, d, call, config, real=None) -> tuple:
+def g_adversarial_loss(fake, cond, player, rng, *, d, call, config, real=None) -> tuple:
     """(G's adversarial loss of `fake` through D, D's updated non-param variables). The
-    relativistic losses compare with D's logits of `real` (the rows `fake` was paired with)."""
+    relativistic losses compare with D's logits of `real` (the rows `fake` was paired with).
+    `rng` draws what D's view of the images needs (augmentation, noise, dropout)."""
     relativistic = config.loss.name in losses.RELATIVISTIC
     if relativistic:
         both = jnp.concatenate([jax.lax.stop_gradient(real), fake])
-        logits, variables = call(paired(d), player.params, player.variables, both, twice(cond))
+        logits, variables = call(paired(d), player.params, player.variables, both, twice(cond), rng)
     else:
-        logits, variables = call(d, player.params, player.variables, fake, cond)
+        logits, variables = call(d, player.params, player.variables, fake, cond, rng)
     logits, classes = split_logits(logits)
     if relativistic:
         real_logits, logits = jnp.split(logits, 2)
@@ -118,3 +168,15 @@ def g_adversarial_loss(fake, cond, player, *, d, call, config, real=None) -> tup
     if classes is not None:
         loss = loss + config.loss.class_weight * class_loss(classes, cond["label"])
     return loss, variables
+
+
+def d_view(images: tuple, rng, step, config) -> tuple:
+    """`images` as D sees them at `step` (jaxgan.augment.d_view), drawn from a call's `rng`."""
+    return augment.d_view(images, jax.random.fold_in(rng, 0), step, config)
+
+
+def apply_d(d, params, variables, x, rng, **kwargs):
+    """D's train-mode call, with the key of its dropout layers (if it has any) from `rng`."""
+    return state_lib.apply_train(
+        d, params, variables, x, rngs={"dropout": jax.random.fold_in(rng, 1)}, **kwargs
+    )

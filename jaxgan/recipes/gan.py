@@ -22,8 +22,8 @@ from jaxgan.config import ConfigError
 from jaxgan.recipes import adversarial, common
 
 NAME = "gan"
-GENERATORS = ("dcgan", "mlp")  # The first is the default.
-DISCRIMINATORS = ("dcgan", "mlp")
+GENERATORS = ("dcgan", "mlp", "resnet", "keras_dcgan")  # The first is the default.
+DISCRIMINATORS = ("dcgan", "mlp", "resnet", "keras_dcgan")
 SMOKE = {"z_dim": 8}
 EXPERIMENT = "dcgan"  # experiments/<EXPERIMENT>.py: the one the recipe tests run (":smoke").
 
@@ -91,12 +91,17 @@ def critic_keys(state, k: int) -> tuple:
     return tuple(jax.random.split(state_lib.step_key(state, k)))
 
 
-def _call(m: Models):
-    """D's train-mode call with the condition it takes (labels, or nothing)."""
+G_VIEW_TAG = 2**16  # step_key tag of G's update (critic iterations use tags 0..n_critic-1).
 
-    def call(d, params, variables, x, cond):
+
+def _call(m: Models, step, config):
+    """D's train-mode call on its view of the images at `step`, with the condition it takes
+    (labels, or nothing)."""
+
+    def call(d, params, variables, x, cond, rng):
         kwargs = {"label": cond["label"]} if m.d_labels else {}
-        return state_lib.apply_train(d, params, variables, x, **kwargs)
+        (x,) = adversarial.d_view((x,), rng, step, config)
+        return adversarial.apply_d(d, params, variables, x, rng, **kwargs)
 
     return call
 
@@ -107,7 +112,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     per_update = batch["x"].shape[0] // n_critic
     # Rows b * n_critic + k form critic iteration k's batch: each device keeps its own rows.
     rows = jax.tree.map(lambda v: v.reshape((per_update, n_critic) + v.shape[1:]), batch)
-    call = _call(m)
+    call = _call(m, state.step, config)
     g, d = state.players["g"], state.players["d"]
     g_vars = g.variables
 
@@ -124,7 +129,16 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
             functools.partial(generate, variables=g_vars, z=z, cond=cond), g.params, has_aux=True
         )
         d, metrics = adversarial.d_update(
-            d, rows["x"][:, k], fake, cond, reg_rng, d=m.d, tx=d_tx, call=call, config=config
+            d,
+            rows["x"][:, k],
+            fake,
+            cond,
+            reg_rng,
+            d=m.d,
+            tx=d_tx,
+            call=call,
+            config=config,
+            d_step=state.step * n_critic + k,
         )
 
     # G's update: the last G(z) through the updated D, back through the saved G pass.
@@ -132,6 +146,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
         adversarial.g_adversarial_loss,
         cond=cond,
         player=d,
+        rng=state_lib.step_key(state, G_VIEW_TAG),
         d=m.d,
         call=call,
         config=config,

@@ -27,7 +27,7 @@ GENERATORS = ("unet",)
 DISCRIMINATORS = ("patchgan",)
 SMOKE = {}
 EXPERIMENT = "pix2pix"
-DROPOUT_TAG, PENALTY_TAG = 0, 1  # Step keys: G's dropout, D's penalties.
+DROPOUT_TAG, PENALTY_TAG, G_VIEW_TAG = 0, 1, 2  # Step keys: G's dropout, D's, G's view.
 
 
 LATENT = False  # Its generator translates images; there is no latent to walk.
@@ -85,9 +85,15 @@ def init(config, spec, rng) -> state_lib.TrainState:
     return state_lib.initial_state(rng, {"g": g, "d": d})
 
 
-def _call(d, params, variables, x, cond):
-    """D on (source, image) pairs: the two concatenated along channels."""
-    return state_lib.apply_train(d, params, variables, jnp.concatenate([cond["source"], x], -1))
+def _call(step, config):
+    """D on (source, image) pairs at `step`: the two seen alike (the same augmentation of both),
+    then concatenated along channels."""
+
+    def call(d, params, variables, x, cond, rng):
+        source, x = adversarial.d_view((cond["source"], x), rng, step, config)
+        return adversarial.apply_d(d, params, variables, jnp.concatenate([source, x], -1), rng)
+
+    return call
 
 
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
@@ -96,6 +102,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     source, target = batch["source"], batch["x"]
     cond = {"source": source}
     g, d = state.players["g"], state.players["d"]
+    call = _call(state.step, config)
     dropout = state_lib.step_key(state, DROPOUT_TAG)
     translate = lambda params: state_lib.apply_train(
         m.g, params, g.variables, source, rngs={"dropout": dropout}
@@ -112,8 +119,9 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
             state_lib.step_key(state, PENALTY_TAG),
             d=m.d,
             tx=d_tx,
-            call=_call,
+            call=call,
             config=config,
+            d_step=state.step,
         )
 
     def g_objective(fake):
@@ -121,7 +129,14 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
         if not adversarial_on:
             return p.l1_weight * l1, (d.variables, {"l1": l1})
         adv, d_vars = adversarial.g_adversarial_loss(
-            fake, cond, d, d=m.d, call=_call, config=config, real=target
+            fake,
+            cond,
+            d,
+            state_lib.step_key(state, G_VIEW_TAG),
+            d=m.d,
+            call=call,
+            config=config,
+            real=target,
         )
         return p.adv_weight * adv + p.l1_weight * l1, (d_vars, {"l1": l1, "g_adv_loss": adv})
 
