@@ -35,3 +35,16 @@ class Architecture(NamedTuple):
 def keys(**defaults) -> Callable[[], ml_collections.ConfigDict]:
     """An architecture's `defaults`: a fresh ConfigDict of these keys on every call."""
     return lambda: ml_collections.ConfigDict(defaults)
+
+
+def classes(cfg: ml_collections.ConfigDict, ctx: Context) -> int:
+    """The class count a model embeds: the data's, when `cfg.conditioning` is not 'none'."""
+    return ctx.num_classes if cfg.conditioning != "none" else 0
+
+
+def need_label(label, conditioning: str, num_classes: int) -> None:
+    """A conditional model called without labels fails here, naming its conditioning."""
+    if conditioning != "none" and label is None:
+        raise ValueError(
+            f"this model is conditional ({conditioning!r}, {num_classes} classes): pass labels"
+        )

@@ -20,7 +20,7 @@ it 1-Lipschitz layer by layer, without a gradient penalty.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import architecture, layers
 from jaxgan.models.architecture import Architecture, keys
 from jaxgan.models.norms import BatchNorm
 
@@ -49,13 +49,6 @@ def _norm(kind, groups, dtype, num_classes=0):
     return BatchNorm(groups=groups, num_classes=num_classes, dtype=dtype)
 
 
-def _need_label(label, conditioning: str, num_classes: int) -> None:
-    if conditioning != "none" and label is None:
-        raise ValueError(
-            f"this model is conditional ({conditioning!r}, {num_classes} classes): pass labels"
-        )
-
-
 class DCGANGenerator(nn.Module):
     shape: tuple  # (H, W, C)
     width: int = 64
@@ -69,7 +62,7 @@ class DCGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z, label=None, train: bool = True):
-        _need_label(label, self.conditioning, self.num_classes)
+        architecture.need_label(label, self.conditioning, self.num_classes)
         sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         base, n = pyramid(self.shape[0])
         bias = self.norm == "none"
@@ -112,7 +105,8 @@ class DCGANDiscriminator(nn.Module):
         _, n = pyramid(x.shape[1])
         sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         needs_label = self.conditioning in ("concat", "projection")
-        _need_label(label, self.conditioning if needs_label else "none", self.num_classes)
+        conditioning = self.conditioning if needs_label else "none"
+        architecture.need_label(label, conditioning, self.num_classes)
         h = x.astype(self.dtype)
         if self.conditioning == "concat":
             planes = layers.class_weights(label, self.num_classes, self.dtype)[:, None, None, :]
@@ -154,10 +148,6 @@ def _check_generator(cfg, shape) -> None:
         )
 
 
-def _classes(cfg, ctx) -> int:
-    return ctx.num_classes if cfg.conditioning != "none" else 0
-
-
 GENERATOR = Architecture(
     defaults=keys(width=64, norm="batch", conditioning="none", spectral_norm=False),
     build=lambda cfg, ctx: DCGANGenerator(
@@ -167,7 +157,7 @@ GENERATOR = Architecture(
         bn_groups=ctx.groups,
         conv_impl=ctx.conv_impl,
         conditioning=cfg.conditioning,
-        num_classes=_classes(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),
@@ -187,7 +177,7 @@ DISCRIMINATOR = Architecture(
         bn_groups=ctx.groups,
         conv_impl=ctx.conv_impl,
         conditioning=cfg.conditioning,
-        num_classes=_classes(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),

@@ -12,8 +12,8 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import layers
-from jaxgan.models.architecture import Architecture, Context, keys
+from jaxgan.models import architecture, layers
+from jaxgan.models.architecture import Architecture, keys
 
 CONDITIONING = ("none", "concat")
 ACTIVATIONS = {"relu": nn.relu, "leaky_relu": lambda h: nn.leaky_relu(h, 0.2)}
@@ -71,18 +71,13 @@ class MLPDiscriminator(nn.Module):
         return sn(nn.Dense(1, dtype=self.dtype))(h)[:, 0].astype(jnp.float32)
 
 
-def _labels(cfg, ctx: Context) -> int:
-    """The class count a conditional MLP embeds (0 when it is unconditional)."""
-    return ctx.num_classes if cfg.conditioning != "none" else 0
-
-
 GENERATOR = Architecture(
     defaults=keys(hidden=(256, 128), conditioning="none", activation="relu", spectral_norm=False),
     build=lambda cfg, ctx: MLPGenerator(
         shape=tuple(ctx.shape),
         hidden=tuple(cfg.hidden),
         tanh=len(ctx.shape) == 3,
-        num_classes=_labels(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         activation=cfg.activation,
         spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
@@ -98,7 +93,7 @@ DISCRIMINATOR = Architecture(
     defaults=keys(hidden=(128,), conditioning="none", spectral_norm=False),
     build=lambda cfg, ctx: MLPDiscriminator(
         hidden=tuple(cfg.hidden),
-        num_classes=_labels(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         spectral_norm=cfg.spectral_norm,
         dtype=ctx.dtype,
     ),

@@ -34,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import architecture, layers
 from jaxgan.models.architecture import Architecture, keys
 from jaxgan.models.dcgan import pyramid
 from jaxgan.models.norms import BatchNorm
@@ -148,11 +148,6 @@ class DBlock(nn.Module):
         return h + x
 
 
-def _need_label(label, conditioning: str) -> None:
-    if conditioning != "none" and label is None:
-        raise ValueError(f"this model is conditional ({conditioning!r}): pass labels")
-
-
 class ResNetGenerator(nn.Module):
     shape: tuple  # (H, W, C)
     width: int = 64
@@ -168,7 +163,7 @@ class ResNetGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z, label=None, train: bool = True):
-        _need_label(label, self.conditioning)
+        architecture.need_label(label, self.conditioning, self.num_classes)
         sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         base, n = pyramid(self.shape[0])
         h = z.astype(self.dtype)
@@ -225,7 +220,7 @@ class ResNetDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, label=None, train: bool = True):
-        _need_label(label, self.conditioning)
+        architecture.need_label(label, self.conditioning, self.num_classes)
         sn = lambda layer: layers.spectral_norm(layer, self.spectral_norm, train)
         _, n = pyramid(x.shape[1])
         h = x.astype(self.dtype)
@@ -268,10 +263,6 @@ def _check(role: str, cfg, shape) -> None:
         )
 
 
-def _classes(cfg, ctx) -> int:
-    return ctx.num_classes if cfg.conditioning != "none" else 0
-
-
 GENERATOR = Architecture(
     defaults=keys(
         width=64,
@@ -291,7 +282,7 @@ GENERATOR = Architecture(
         spectral_norm=cfg.spectral_norm,
         attention=cfg.attention,
         conditioning=cfg.conditioning,
-        num_classes=_classes(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         embed_dim=cfg.embed_dim,
         dtype=ctx.dtype,
     ),
@@ -311,7 +302,7 @@ DISCRIMINATOR = Architecture(
         spectral_norm=cfg.spectral_norm,
         attention=cfg.attention,
         conditioning=cfg.conditioning,
-        num_classes=_classes(cfg, ctx),
+        num_classes=architecture.classes(cfg, ctx),
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
