@@ -39,6 +39,13 @@ def optimizers(config) -> tuple:
     return state_lib.make_optimizer(config, "g"), state_lib.make_optimizer(config, "d")
 
 
+def row_latents(rng, num: int, z_dim: int) -> jax.Array:
+    """[num, z_dim] latents z ~ N(0, I), row i from fold_in(rng, i): the first n of N samples
+    drawn with a seed are the n samples drawn with it."""
+    rows = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(num))
+    return jax.vmap(lambda k: jax.random.normal(k, (z_dim,), jnp.float32))(rows)
+
+
 def check_labels(config, spec) -> None:
     """A conditional architecture (one that takes or predicts labels) needs labelled data."""
     for role in ("g", "d"):

@@ -200,8 +200,7 @@ def sample_inputs(config, spec, num: int, rng, *, labels=None) -> dict:
 
     Row i's latent is drawn from fold_in(rng, i): the first n of N samples drawn with a seed are
     the n samples drawn with it."""
-    rows = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(num))
-    z = jax.vmap(lambda k: jax.random.normal(k, (config.gan.z_dim,), jnp.float32))(rows)
+    z = common.row_latents(rng, num, config.gan.z_dim)
     return {"z": z, **_labels_given(config, spec, num, labels)}
 
 

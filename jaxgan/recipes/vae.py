@@ -206,9 +206,7 @@ def encode(state, config, spec, x):
 def sample_inputs(config, spec, num: int, rng) -> dict:
     """Latents z ~ N(0, I); row i from fold_in(rng, i), so the first n of N samples drawn with a
     seed are the n drawn with it."""
-    rows = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(num))
-    z = jax.vmap(lambda k: jax.random.normal(k, (config.vae.z_dim,), jnp.float32))(rows)
-    return {"z": z}
+    return {"z": common.row_latents(rng, num, config.vae.z_dim)}
 
 
 def eval_inputs(config, spec, num: int, rng) -> tuple:
