@@ -90,6 +90,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
 flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do.")
+flags.DEFINE_integer(
+    "num_seeds", 10, "--mode=seeds: train seeds config.seed + 0..N-1 as one program.", lower_bound=1
+)
 flags.DEFINE_integer("num_samples", 1000, "--mode=sample: number of samples.", lower_bound=1)
 flags.DEFINE_string(
     "output",
@@ -136,6 +139,7 @@ MODE_FLAGS = {
         "checkpoint",
     ),
     "evaluate": ("checkpoint",),
+    "seeds": ("num_seeds",),
     "interpolate": (
         "seeds",
         "labels",
@@ -268,6 +272,8 @@ def _mode_kwargs(mode: str) -> dict:
         )
     if mode == "export":
         return dict(common, onnx=FLAGS.onnx)
+    if mode == "seeds":
+        return dict(num_seeds=FLAGS.num_seeds)
     if mode == "plot":
         return dict(output=FLAGS.output)
     return {}
@@ -344,6 +350,11 @@ def main(argv):
     if mode == "evaluate":
         shown = " ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
         print(f"step {result['step']} ({FLAGS.checkpoint}): {shown}")
+    elif mode == "seeds":
+        shown = " ".join(
+            f"{k}={v['mean']:.4g}+-{v['stderr']:.2g}" for k, v in result["summary"].items()
+        )
+        print(f"{len(result['seeds'])} seeds, {result['seconds']:.0f} s: {shown}")
     elif mode in GENERATOR_MODES:
         print("wrote " + ", ".join(str(p) for p in result))
 

@@ -20,12 +20,13 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import shutil
 import signal
 import subprocess
 import sys
 import time
+
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -47,16 +48,6 @@ ROWS = (
 )
 METRICS = ("fid", "kid", "is", "precision", "recall", "accuracy")
 EXIT_PREEMPTED = 75
-
-
-def cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def launch(*args: str, **kwargs) -> subprocess.Popen:

@@ -6,10 +6,18 @@ embedded-MNIST classifier (trained once, cached) and counts the digit triples am
 samples (PacGAN's count) for 'modes' and 'reverse_kl'; FID, KID, IS and PRDC use the same
 classifier's per-channel features. The best checkpoint is kept by the number of modes.
 
+The argument picks a remedy (add ",smoke" for tests): 'pacdcgan2' packs two samples for D
+(PacGAN's PacDCGAN2, 64 packs per update as PacGAN keeps D's batch), 'best' adds ProGAN's
+minibatch standard deviation (groups of 4) to the packed D.
+
   python launch.py --config=experiments/stacked_mnist.py --workdir=/tmp/stacked_mnist
+  python launch.py --config=experiments/stacked_mnist.py:pacdcgan2 --workdir=/tmp/sm_pac2 \
+      --mode=seeds --num_seeds=3
 """
 
-from jaxgan.config import default_config, experiment_arg
+from jaxgan.config import ConfigError, default_config, experiment_arg
+
+VARIANTS = ("dcgan", "pacdcgan2", "best")
 
 
 def get_config(arg: str | None = None):
@@ -29,4 +37,18 @@ def get_config(arg: str | None = None):
     c.eval.num_samples = 26_000
     c.eval.metrics = ("fid", "kid", "is", "prdc", "modes")
     c.eval.primary = "modes"
-    return experiment_arg(c, arg)
+    parts = [p for p in (arg or "").split(",") if p]
+    variant = parts.pop(0) if parts and parts[0] in VARIANTS else "dcgan"
+    if variant != "dcgan":
+        c.gan.pack = 2
+        c.train.batch_size = 64 * c.gan.pack
+    if variant == "best":
+        c.model.d.minibatch_std = 4
+    if len(parts) > 1 or parts and parts[0] != "smoke":
+        raise ConfigError(
+            f"unknown config argument {arg!r}: use [{'|'.join(VARIANTS)}][,smoke] or smoke"
+        )
+    c = experiment_arg(c, parts[0] if parts else None)
+    if parts:  # Smoke: batches that still split into packs and groups.
+        c.train.batch_size = 4 * c.gan.pack * max(1, c.model.d.minibatch_std)
+    return c

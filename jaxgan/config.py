@@ -36,9 +36,10 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
 DTYPES = ("float32", "bfloat16")
 BN_MODES = ("sync", "per_device")
-EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "paired", "accuracy")
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "moments", "paired", "accuracy")
 # Each result an evaluation reports -> the metric in eval.metrics that computes it (eval.primary
-# may be any of them; 'high_quality' exists for toy 2-D data only; 'paired' for recipes whose
+# may be any of them; 'high_quality' exists for toy 2-D mixtures only, 'moments' for
+# toy2d_gaussian only; 'paired' for recipes whose
 # outputs have targets; 'accuracy' for class-conditional generators). Lower is better for fid,
 # kid, reverse_kl and l1, higher for the rest
 # (jaxgan.evaluate.better).
@@ -53,6 +54,8 @@ EVAL_RESULTS = {
     "modes": "modes",
     "reverse_kl": "modes",
     "high_quality": "modes",
+    "mean_error": "moments",
+    "cov_error": "moments",
     "l1": "paired",
     "psnr": "paired",
     "ssim": "paired",

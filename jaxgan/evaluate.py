@@ -18,7 +18,8 @@ digit of each channel from the MNIST classifier); accuracy (conditional generato
 samples that the dataset's classifier puts in the class they were generated for).
 
 Toy 2-D data: mode counting against the mixture's means and std only: modes, high_quality,
-reverse_kl (jaxgan.metrics.mode_counting).
+reverse_kl (jaxgan.metrics.mode_counting); for toy2d_gaussian its moments only (metric
+'moments'): mean_error, cov_error (`toy2d_moments`).
 
 Reference statistics (mu, sigma and the real features for KID and PRDC) are computed once and
 cached as .npz under <cache>/reference_stats/, keyed by dataset, split, image shape, feature
@@ -54,7 +55,7 @@ from jaxgan.metrics import features as features_lib
 EVAL_RNG_TAG = 0xE7A1  # Keeps evaluation latents apart from the sample grid's and training's.
 REFERENCE_SEED = 0  # The real examples compared against are the same for every run.
 REFERENCE_VERSION = 1  # Bump when what a reference file holds changes.
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "l1")
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "l1", "mean_error", "cov_error")
 KID_SUBSETS, KID_SUBSET_SIZE, IS_SPLITS = 100, 1000, 10
 
 
@@ -169,10 +170,17 @@ def image_metrics(
 def _check_metrics(config: ml_collections.ConfigDict, shape: tuple) -> None:
     metrics, primary = tuple(config.eval.metrics), config.eval.primary
     toy = len(shape) == 1
-    if toy and metrics != ("modes",):
+    gaussian = config.data.name == "toy2d_gaussian"
+    if toy and metrics != (("moments",) if gaussian else ("modes",)):
+        what, allowed = ("its moments", "moments") if gaussian else ("mode counting", "modes")
         raise config_lib.ConfigError(
-            f"eval.metrics={metrics!r}: toy 2-D data ({config.data.name}) is evaluated by mode "
-            "counting only; set eval.metrics=('modes',)"
+            f"eval.metrics={metrics!r}: toy 2-D data ({config.data.name}) is evaluated by "
+            f"{what} only; set eval.metrics=('{allowed}',)"
+        )
+    if not toy and "moments" in metrics:
+        raise config_lib.ConfigError(
+            f"eval.metrics includes 'moments', which is for toy2d_gaussian (data.name="
+            f"{config.data.name!r})"
         )
     if not toy and "modes" in metrics and config.data.name != features_lib.STACKED:
         raise config_lib.ConfigError(
@@ -219,6 +227,13 @@ def make_evaluator(config: ml_collections.ConfigDict):
     generate = lambda state: sampling.generate(
         state, config, inputs, rng, batch_size=e.batch_size, sampler=sampler
     )
+    if config.data.name == "toy2d_gaussian":
+
+        def evaluator(state):
+            return toy2d_moments(generate(state))
+
+        evaluator.info = {"num_samples": num_samples}
+        return evaluator
     if len(shape) == 1:
         means = data.toy_means(config.data)
         _, std, _ = toy2d.params(config.data)
@@ -266,6 +281,17 @@ def make_evaluator(config: ml_collections.ConfigDict):
         **(digits.info if digits is not None else {}),
     }
     return evaluator
+
+
+def toy2d_moments(samples) -> dict:
+    """{'mean_error': ||mean - mu||, 'cov_error': ||cov - Sigma||_F / ||Sigma||_F} of samples
+    [N, 2] against toy2d_gaussian's N(mu, Sigma) (float64; the unbiased covariance)."""
+    samples = np.asarray(samples, np.float64)
+    mean_error = np.linalg.norm(samples.mean(axis=0) - toy2d.GAUSSIAN_MEAN)
+    cov = np.cov(samples, rowvar=False)
+    reference = toy2d.GAUSSIAN_COV.astype(np.float64)
+    cov_error = np.linalg.norm(cov - reference) / np.linalg.norm(reference)
+    return {"mean_error": float(mean_error), "cov_error": float(cov_error)}
 
 
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:

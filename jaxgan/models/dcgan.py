@@ -12,6 +12,9 @@ Class-conditional variants (`conditioning`), for labelled data:
   <embed(y), h> over D's last features h (Miyato & Koyama 2018); 'acgan': D also outputs class
   logits [N, 1 + classes] for AC-GAN's auxiliary classifier loss (Odena et al. 2017).
 
+D's `minibatch_std` appends ProGAN's minibatch standard deviation as one more feature map of its
+last convolution's output (`layers.minibatch_std`).
+
 `spectral_norm` (G or D) divides every dense, convolution and embedding weight by its largest
 singular value (Miyato et al. 2018; `layers.spectral_norm`): usually D's, SNGAN's way of keeping
 it 1-Lipschitz layer by layer, without a gradient penalty.
@@ -98,6 +101,7 @@ class DCGANDiscriminator(nn.Module):
     conditioning: str = "none"  # One of D_CONDITIONING.
     num_classes: int = 0
     spectral_norm: bool = False
+    minibatch_std: int = 0  # Group size of layers.minibatch_std on the last features; 0 = off.
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -122,6 +126,7 @@ class DCGANDiscriminator(nn.Module):
             )
             h = sn(down)(h)
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
+        h = layers.minibatch_std(h, self.minibatch_std)
         h = h.reshape((h.shape[0], -1))
         logit = sn(nn.Dense(1, kernel_init=INIT, dtype=self.dtype))(h)[:, 0]
         if self.conditioning == "projection":
@@ -170,7 +175,7 @@ GENERATOR = Architecture(
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(width=64, norm="none", conditioning="none", spectral_norm=False),
+    defaults=keys(width=64, norm="none", conditioning="none", spectral_norm=False, minibatch_std=0),
     build=lambda cfg, ctx: DCGANDiscriminator(
         width=cfg.width,
         norm=cfg.norm,
@@ -179,6 +184,7 @@ DISCRIMINATOR = Architecture(
         conditioning=cfg.conditioning,
         num_classes=architecture.classes(cfg, ctx),
         spectral_norm=cfg.spectral_norm,
+        minibatch_std=cfg.minibatch_std,
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
@@ -186,5 +192,5 @@ DISCRIMINATOR = Architecture(
     takes_labels=lambda cfg: cfg.conditioning in ("concat", "projection"),
     classifies=lambda cfg: cfg.conditioning == "acgan",
     choices={"norm": NORMS, "conditioning": D_CONDITIONING},
-    minimum={"width": 1},
+    minimum={"width": 1, "minibatch_std": 0},
 )

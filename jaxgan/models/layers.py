@@ -317,3 +317,23 @@ def spectral_norm(layer: nn.Module, enabled: bool, train: bool) -> Callable:
     if not enabled:
         return layer
     return functools.partial(nn.SpectralNorm(layer, collection_name=SPECTRAL), update_stats=train)
+
+
+def minibatch_std(h: Array, group: int) -> Array:
+    """h [N, ..., C] with one more feature: the standard deviation of every feature over a group
+    of `group` consecutive samples, averaged over features (and positions), the same value for
+    the whole group (ProGAN's minibatch standard deviation, Karras et al. 2018). D then sees how
+    varied a batch is, which a collapsed G cannot fake. Groups are consecutive rows, so that a
+    call on [real; fake] never mixes the halves; 0 leaves h as it is."""
+    if not group:
+        return h
+    n = h.shape[0]
+    group = min(group, n)  # Init traces with one sample.
+    if n % group:
+        raise ValueError(f"minibatch_std: a batch of {n} does not split into groups of {group}")
+    x = h.astype(jnp.float32).reshape((n // group, group) + h.shape[1:])
+    std = jnp.sqrt(jnp.var(x, axis=1) + 1e-8)
+    per_group = jnp.mean(std, axis=tuple(range(1, std.ndim)))
+    feature = jnp.repeat(per_group, group).reshape((n,) + (1,) * (h.ndim - 1))
+    feature = jnp.broadcast_to(feature, h.shape[:-1] + (1,)).astype(h.dtype)
+    return jnp.concatenate([h, feature], axis=-1)

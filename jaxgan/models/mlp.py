@@ -3,8 +3,9 @@
 With conditioning='concat' both take labels the way the conditional GAN of Mirza & Osindero
 (2014) does: the one-hot label is concatenated to G's latent and to D's flattened input.
 G's hidden activation is ReLU (Goodfellow et al.) or LeakyReLU(0.2) (`activation`); D's is
-LeakyReLU(0.2). `spectral_norm` divides each layer's weight matrix by its largest singular value
-(Miyato et al. 2018; `layers.spectral_norm`).
+LeakyReLU(0.2); D's `minibatch_std` appends ProGAN's minibatch standard deviation before its
+last layer (`layers.minibatch_std`). `spectral_norm` divides each layer's weight matrix by its
+largest singular value (Miyato et al. 2018; `layers.spectral_norm`).
 """
 
 import math
@@ -59,6 +60,7 @@ class MLPDiscriminator(nn.Module):
     hidden: tuple = (128,)
     num_classes: int = 0
     spectral_norm: bool = False
+    minibatch_std: int = 0  # Group size of layers.minibatch_std before the last layer; 0 = off.
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -68,6 +70,7 @@ class MLPDiscriminator(nn.Module):
         h = _with_label(h, label, self.num_classes, self.dtype)
         for width in self.hidden:
             h = nn.leaky_relu(sn(nn.Dense(width, dtype=self.dtype))(h), 0.2)
+        h = layers.minibatch_std(h, self.minibatch_std)
         return sn(nn.Dense(1, dtype=self.dtype))(h)[:, 0].astype(jnp.float32)
 
 
@@ -90,15 +93,17 @@ GENERATOR = Architecture(
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(hidden=(128,), conditioning="none", spectral_norm=False),
+    defaults=keys(hidden=(128,), conditioning="none", spectral_norm=False, minibatch_std=0),
     build=lambda cfg, ctx: MLPDiscriminator(
         hidden=tuple(cfg.hidden),
         num_classes=architecture.classes(cfg, ctx),
         spectral_norm=cfg.spectral_norm,
+        minibatch_std=cfg.minibatch_std,
         dtype=ctx.dtype,
     ),
     smoke={"hidden": (16,)},
     takes_labels=lambda cfg: cfg.conditioning != "none",
     choices={"conditioning": CONDITIONING},
+    minimum={"minibatch_std": 0},
     tuples=("hidden",),
 )

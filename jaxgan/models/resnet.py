@@ -216,6 +216,7 @@ class ResNetDiscriminator(nn.Module):
     attention: int = 0
     conditioning: str = "none"  # One of D_CONDITIONING.
     num_classes: int = 0
+    minibatch_std: int = 0  # Group size of layers.minibatch_std before the last stage; 0 = off.
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -225,6 +226,8 @@ class ResNetDiscriminator(nn.Module):
         _, n = pyramid(x.shape[1])
         h = x.astype(self.dtype)
         for stage in range(1, n + 1):
+            if stage == n:  # ProGAN's place: the input of D's last block.
+                h = layers.minibatch_std(h, self.minibatch_std)
             for i in range(self.depth):
                 block = DBlock(
                     self.width * 2 ** (stage - 1),
@@ -295,7 +298,14 @@ GENERATOR = Architecture(
 
 
 DISCRIMINATOR = Architecture(
-    defaults=keys(width=64, depth=1, spectral_norm=True, attention=0, conditioning="none"),
+    defaults=keys(
+        width=64,
+        depth=1,
+        spectral_norm=True,
+        attention=0,
+        conditioning="none",
+        minibatch_std=0,
+    ),
     build=lambda cfg, ctx: ResNetDiscriminator(
         width=cfg.width,
         depth=cfg.depth,
@@ -303,11 +313,12 @@ DISCRIMINATOR = Architecture(
         attention=cfg.attention,
         conditioning=cfg.conditioning,
         num_classes=architecture.classes(cfg, ctx),
+        minibatch_std=cfg.minibatch_std,
         dtype=ctx.dtype,
     ),
     smoke={"width": 4},
     check=lambda cfg, shape: _check("d", cfg, shape),
     takes_labels=lambda cfg: cfg.conditioning != "none",
     choices={"conditioning": D_CONDITIONING},
-    minimum={"width": 1, "depth": 1, "attention": 0},
+    minimum={"width": 1, "depth": 1, "attention": 0, "minibatch_std": 0},
 )

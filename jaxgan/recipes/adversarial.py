@@ -127,13 +127,17 @@ def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call
     return loss, (new_vars, real_logits, fake_logits, aux)
 
 
-def d_update(player, real, fake, cond, reg_rng, *, d, tx, call, config, d_step=0) -> tuple:
-    """(player after one D update, metrics). `fake` is treated as a constant; `d_step` counts
-    D updates (for lazy regularisation)."""
+def d_update(
+    player, real, fake, cond, reg_rng, *, d, tx, call, config, d_step=0, constant_fake=True
+) -> tuple:
+    """(player after one D update, metrics). `d_step` counts D updates (for lazy
+    regularisation). `fake` is a constant unless `constant_fake` is False: then the new player
+    is differentiable in `fake` (an unrolled GAN's G looks through D's updates)."""
     objective = functools.partial(d_objective, d=d, call=call, config=config)
+    fake = jax.lax.stop_gradient(fake) if constant_fake else fake
     (loss, (variables, real_logits, fake_logits, aux)), grads = jax.value_and_grad(
         objective, has_aux=True
-    )(player.params, player.variables, real, jax.lax.stop_gradient(fake), cond, reg_rng, d_step)
+    )(player.params, player.variables, real, fake, cond, reg_rng, d_step)
     player = state_lib.apply_updates(player.replace(variables=variables), grads, tx)
     if config.loss.clip > 0:
         clip = config.loss.clip

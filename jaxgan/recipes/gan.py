@@ -6,6 +6,16 @@ reuses the last critic iteration's G(z): G runs forward once for both players an
 pass gets the gradient through the freshly updated D. A conditional G makes images of the real
 batch's labels, so fake labels follow the data's class frequencies. All randomness comes from
 fold_in(state.rng, state.step), so a resumed run draws exactly the numbers it would have drawn.
+
+Two remedies for mode collapse change what D sees and what G optimises (`gan` section):
+- `pack` m (PacGAN, Lin et al. 2018): D judges m samples at once, m consecutive rows of a batch
+  stacked along the channels (features for 2-D points), all real or all fake. A collapsed G makes
+  packs of near-identical samples, which D learns to tell from real packs. Penalties and
+  augmentation see packs as samples (gradient norms per pack; DiffAugment per image).
+- `unroll_steps` k (Unrolled GANs, Metz et al. 2017): G's loss is taken through D after k more
+  updates on the same real rows and fakes (a lax.scan of pure D updates), and its gradient flows
+  through those updates, so G anticipates how D will answer a move onto one mode. D itself takes
+  its usual single update.
 """
 
 import functools
@@ -34,6 +44,8 @@ LATENT = True  # Its generator maps latents z (and labels) to images.
 def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.z_dim = 100  # Latent size; z ~ N(0, I).
+    c.pack = 1  # PacGAN: D judges this many samples at once; 1 = off.
+    c.unroll_steps = 0  # Unrolled GAN: G looks through this many D updates; 0 = off.
     return c
 
 
@@ -59,8 +71,21 @@ def build(config, spec, groups: int | None = None) -> Models:
 
 
 def validate(config) -> None:
-    if config.gan.z_dim < 1:
-        raise ConfigError(f"gan.z_dim={config.gan.z_dim!r} is out of range: it must be >= 1")
+    for key, low in (("z_dim", 1), ("pack", 1), ("unroll_steps", 0)):
+        if config.gan[key] < low:
+            raise ConfigError(f"gan.{key}={config.gan[key]!r} is out of range: it must be >= {low}")
+    pack, batch = config.gan.pack, config.train.batch_size
+    if batch % pack:
+        raise ConfigError(
+            f"gan.pack={pack} does not divide train.batch_size={batch}: D judges packs of "
+            f"{pack} rows of each critic update's batch"
+        )
+    group = config.model.d.get("minibatch_std", 0)
+    if group and (batch // pack) % group:
+        raise ConfigError(
+            f"model.d.minibatch_std={group} does not divide the {batch // pack} samples D sees "
+            f"per batch (train.batch_size={batch} / gan.pack={pack})"
+        )
 
 
 def check(config, spec) -> None:
@@ -72,6 +97,15 @@ def check(config, spec) -> None:
             f"model.g.conditioning={g.get('conditioning', 'none')!r} with model.d.conditioning="
             f"{d.get('conditioning', 'none')!r}: condition both G and D on the labels, or neither"
         )
+    d_arch = models.architecture("d", config.model.d)
+    if config.gan.pack > 1 and (
+        d_arch.takes_labels(config.model.d) or d_arch.classifies(config.model.d)
+    ):
+        raise ConfigError(
+            f"gan.pack={config.gan.pack} with model.d.conditioning="
+            f"{config.model.d.conditioning!r}: a pack holds samples of different classes, so a "
+            "conditional D has no one label to judge it by; pack an unconditional GAN"
+        )
 
 
 def init(config, spec, rng) -> state_lib.TrainState:
@@ -81,7 +115,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     z = jnp.zeros((1, config.gan.z_dim), jnp.float32)
     g_tx, d_tx = common.optimizers(config)
     g = state_lib.init_player(m.g, g_tx, g_rng, z, **(label if m.g_labels else {}))
-    x = jnp.zeros((1,) + tuple(spec.shape), jnp.float32)
+    x = pack(jnp.zeros((config.gan.pack,) + tuple(spec.shape), jnp.float32), config.gan.pack)
     d = state_lib.init_player(m.d, d_tx, d_rng, x, **(label if m.d_labels else {}))
     return state_lib.initial_state(rng, {"g": g, "d": d})
 
@@ -92,33 +126,55 @@ def critic_keys(state, k: int) -> tuple:
 
 
 G_VIEW_TAG = 2**16  # step_key tag of G's update (critic iterations use tags 0..n_critic-1).
+UNROLL_TAG = 2**16 + 1  # step_key tag of the unrolled D updates G looks through.
+
+
+def pack(x, m: int):
+    """[N, ..., C] -> [N / m, ..., m * C]: rows m * i .. m * i + m - 1 as one sample (PacGAN)."""
+    if m == 1:
+        return x
+    x = x.reshape((x.shape[0] // m, m) + x.shape[1:])
+    x = jnp.moveaxis(x, 1, -2)
+    return x.reshape(x.shape[:-2] + (m * x.shape[-1],))
+
+
+def unpack(x, m: int):
+    """The inverse of `pack`."""
+    if m == 1:
+        return x
+    x = jnp.moveaxis(x.reshape(x.shape[:-1] + (m, x.shape[-1] // m)), -2, 1)
+    return x.reshape((-1,) + x.shape[2:])
 
 
 def _call(m: Models, step, config):
-    """D's train-mode call on its view of the images at `step`, with the condition it takes
-    (labels, or nothing)."""
+    """D's train-mode call on its view of the (packed) images at `step`, with the condition it
+    takes (labels, or nothing)."""
+
+    m_pack = config.gan.pack
 
     def call(d, params, variables, x, cond, rng):
         kwargs = {"label": cond["label"]} if m.d_labels else {}
-        (x,) = adversarial.d_view((x,), rng, step, config)
-        return adversarial.apply_d(d, params, variables, x, rng, **kwargs)
+        (x,) = adversarial.d_view((unpack(x, m_pack),), rng, step, config)
+        return adversarial.apply_d(d, params, variables, pack(x, m_pack), rng, **kwargs)
 
     return call
 
 
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     """One GAN step; see the module docstring. Bound by `make_train_step`."""
-    n_critic = config.train.n_critic
+    n_critic, m_pack = config.train.n_critic, config.gan.pack
     per_update = batch["x"].shape[0] // n_critic
     # Rows b * n_critic + k form critic iteration k's batch: each device keeps its own rows.
     rows = jax.tree.map(lambda v: v.reshape((per_update, n_critic) + v.shape[1:]), batch)
     call = _call(m, state.step, config)
     g, d = state.players["g"], state.players["d"]
     g_vars = g.variables
+    d_update = functools.partial(adversarial.d_update, d=m.d, tx=d_tx, call=call, config=config)
 
     def generate(params, variables, z, cond):
         kwargs = {"label": cond["label"]} if m.g_labels else {}
-        return state_lib.apply_train(m.g, params, variables, z, **kwargs)
+        images, variables = state_lib.apply_train(m.g, params, variables, z, **kwargs)
+        return pack(images, m_pack), variables
 
     for k in range(n_critic):
         z_rng, reg_rng = critic_keys(state, k)
@@ -128,34 +184,38 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
         fake, g_vjp, g_vars = jax.vjp(
             functools.partial(generate, variables=g_vars, z=z, cond=cond), g.params, has_aux=True
         )
-        d, metrics = adversarial.d_update(
-            d,
-            rows["x"][:, k],
-            fake,
-            cond,
-            reg_rng,
-            d=m.d,
-            tx=d_tx,
-            call=call,
-            config=config,
-            d_step=state.step * n_critic + k,
-        )
+        real = pack(rows["x"][:, k], m_pack)
+        d, metrics = d_update(d, real, fake, cond, reg_rng, d_step=state.step * n_critic + k)
 
-    # G's update: the last G(z) through the updated D, back through the saved G pass.
-    objective = functools.partial(
+    def unrolled(fake):
+        """D after gan.unroll_steps more updates on (real, fake), differentiable in fake."""
+
+        def one(player, j):
+            key = jax.random.fold_in(state_lib.step_key(state, UNROLL_TAG), j)
+            d_step = (state.step + 1) * n_critic + j  # As if they were the next updates.
+            return d_update(player, real, fake, cond, key, d_step=d_step, constant_fake=False)[0]
+
+        return jax.lax.scan(lambda p, j: (one(p, j), None), d, jnp.arange(unroll))[0]
+
+    # G's update: the last G(z) through the updated (or unrolled) D, back through the saved G
+    # pass; `real` is what the last critic iteration paired with `fake` (relativistic losses).
+    unroll = config.gan.unroll_steps
+    g_loss_of = functools.partial(
         adversarial.g_adversarial_loss,
         cond=cond,
-        player=d,
         rng=state_lib.step_key(state, G_VIEW_TAG),
         d=m.d,
         call=call,
         config=config,
-        real=rows["x"][:, n_critic - 1],  # The rows the last critic iteration paired with fake.
+        real=real,
     )
+    objective = lambda fake: g_loss_of(fake, player=unrolled(fake) if unroll else d)
     (g_loss, d_vars), fake_grad = jax.value_and_grad(objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(fake_grad)
     g = state_lib.apply_updates(g.replace(variables=g_vars), g_grads, g_tx)
-    players = {"g": g, "d": d.replace(variables=d_vars)}
+    # D's non-param variables (BatchNorm statistics, spectral-norm vectors) move with G's pass
+    # through D, but not with the unrolled updates, which are only G's look-ahead.
+    players = {"g": g, "d": d if unroll else d.replace(variables=d_vars)}
     return state_lib.advance(state, players, {**metrics, "g_loss": g_loss}, config.train.ema_decay)
 
 
