@@ -122,7 +122,10 @@ def write_table(results: dict) -> str:
         "of our rows is `launch.py --mode=seeds` on the row's config (see "
         "`experiments/mode_collapse_2d.py` and `experiments/stacked_mnist.py` for the settings): "
         "mean ± standard error over the seeds; time is the whole command (compilation, every "
-        "seed's training as one vmapped program, evaluation) on the CPU named below the table.",
+        "seed's training as one vmapped program, evaluation) on the CPU named below the table. "
+        "The 2-D rows use the protocol of `experiments/mode_collapse_2d.py` (smaller nets than "
+        "PacGAN's and Adam 1e-3 decaying to 0 over the second half of the run, so that 10 seeds "
+        "train in minutes on 2 CPU cores; the file says why), not PacGAN's exact setting.",
         "",
         "2-D mixtures (2,500 samples per seed): a sample is high quality within 3 std of its "
         "nearest mean, a mode is captured when one high-quality sample is nearest to it, reverse "
