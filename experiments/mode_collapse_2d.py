@@ -27,7 +27,7 @@ Evaluation counts modes on 2,500 samples (high quality within 3 std of the neare
   python benchmarks/mode_collapse.py     # every row, docs/mode_collapse.md
 """
 
-from jaxgan.config import ConfigError, default_config, smoke
+from jaxgan.config import ConfigError, base_experiment, smoke
 
 MIXTURES = {
     "ring": {"name": "toy2d_ring", "toy_radius": 1.0, "toy_std": 0.01},
@@ -47,25 +47,14 @@ def get_config(arg: str | None = None):
             f"unknown config argument {arg!r}: use MIXTURE,METHOD[,smoke] with MIXTURE one of "
             f"{', '.join(MIXTURES)} and METHOD one of {', '.join(METHODS)}"
         )
-    c = default_config("gan", g="mlp", d="mlp")
+    c = base_experiment("toy2d_ring")  # Its loss, Adam beta1, logging and evaluation.
     c.data.update(MIXTURES[mixture])
-    c.gan.z_dim = 2
     c.model.g.hidden = (128, 128, 128)
     c.model.d.hidden = (128, 128)
-    c.loss.name = "non_saturating"
     c.optim.g_lr = c.optim.d_lr = 1e-3
-    c.optim.b1 = 0.5
     c.optim.schedule = "linear"
     c.train.num_steps = 10_000
     c.optim.decay_start = c.train.num_steps // 2
-    c.train.ema_decay = 0.0
-    c.train.log_every_steps = 500
-    c.train.sample_every_steps = 2000
-    c.train.checkpoint_every_steps = 2000
-    c.eval.every_steps = 2000
-    c.eval.num_samples = 2500
-    c.eval.metrics = ("modes",)
-    c.eval.primary = "modes"
     if method.startswith("pacgan"):
         c.gan.pack = int(method[-1])
     if method == "unrolled":
@@ -73,8 +62,4 @@ def get_config(arg: str | None = None):
     if method == "best":
         c.gan.pack = 2
     c.train.batch_size = PACKS_PER_UPDATE * c.gan.pack
-    if is_smoke:
-        c = smoke(c)
-        c.optim.decay_start = 2
-        c.train.batch_size = 4 * c.gan.pack * max(1, c.model.d.minibatch_std)
-    return c
+    return smoke(c) if is_smoke else c

@@ -48,7 +48,4 @@ def get_config(arg: str | None = None):
         raise ConfigError(
             f"unknown config argument {arg!r}: use [{'|'.join(VARIANTS)}][,smoke] or smoke"
         )
-    c = experiment_arg(c, parts[0] if parts else None)
-    if parts:  # Smoke: batches that still split into packs and groups.
-        c.train.batch_size = 4 * c.gan.pack * max(1, c.model.d.minibatch_std)
-    return c
+    return experiment_arg(c, parts[0] if parts else None)

@@ -167,12 +167,17 @@ def known_keys() -> set:
 
 
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Shrinks an experiment to seconds for tests: tiny models, batch 8, 4 steps."""
+    """Shrinks an experiment to seconds for tests: tiny models, batch 8 (or what packing needs),
+    4 steps."""
     for role in ("g", "d"):
         c.model[role].update(models.architecture(role, c.model[role]).smoke)
     c[c.recipe].update(recipes.get(c.recipe).SMOKE)
-    c.train.batch_size = 8
+    # 8 rows, or the next count that still splits into D's packs and minibatch-std groups.
+    unit = c.get("gan", {}).get("pack", 1) * max(1, c.model.d.get("minibatch_std", 0))
+    c.train.batch_size = -(-8 // unit) * unit
     c.train.num_steps = 4
+    if c.optim.decay_start:  # A linear decay that starts inside the 4 steps.
+        c.optim.decay_start = 2
     c.train.log_every_steps = c.train.sample_every_steps = c.train.checkpoint_every_steps = 2
     c.train.num_sample_images = 4
     c.eval.every_steps = 0

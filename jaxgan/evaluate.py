@@ -19,7 +19,7 @@ samples that the dataset's classifier puts in the class they were generated for)
 
 Toy 2-D data: mode counting against the mixture's means and std only: modes, high_quality,
 reverse_kl (jaxgan.metrics.mode_counting); for toy2d_gaussian its moments only (metric
-'moments'): mean_error, cov_error (`toy2d_moments`).
+'moments'): mean_error, cov_error (`mode_counting.moment_errors`).
 
 Reference statistics (mu, sigma and the real features for KID and PRDC) are computed once and
 cached as .npz under <cache>/reference_stats/, keyed by dataset, split, image shape, feature
@@ -230,7 +230,9 @@ def make_evaluator(config: ml_collections.ConfigDict):
     if config.data.name == "toy2d_gaussian":
 
         def evaluator(state):
-            return toy2d_moments(generate(state))
+            return mode_counting.moment_errors(
+                generate(state), toy2d.GAUSSIAN_MEAN, toy2d.GAUSSIAN_COV
+            )
 
         evaluator.info = {"num_samples": num_samples}
         return evaluator
@@ -281,17 +283,6 @@ def make_evaluator(config: ml_collections.ConfigDict):
         **(digits.info if digits is not None else {}),
     }
     return evaluator
-
-
-def toy2d_moments(samples) -> dict:
-    """{'mean_error': ||mean - mu||, 'cov_error': ||cov - Sigma||_F / ||Sigma||_F} of samples
-    [N, 2] against toy2d_gaussian's N(mu, Sigma) (float64; the unbiased covariance)."""
-    samples = np.asarray(samples, np.float64)
-    mean_error = np.linalg.norm(samples.mean(axis=0) - toy2d.GAUSSIAN_MEAN)
-    cov = np.cov(samples, rowvar=False)
-    reference = toy2d.GAUSSIAN_COV.astype(np.float64)
-    cov_error = np.linalg.norm(cov - reference) / np.linalg.norm(reference)
-    return {"mean_error": float(mean_error), "cov_error": float(cov_error)}
 
 
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:

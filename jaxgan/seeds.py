@@ -87,9 +87,10 @@ def select(states, i: int):
     return jax.tree.map(lambda x: x[i], states)
 
 
-def evaluate_seeds(config: ml_collections.ConfigDict, states, seeds) -> list[dict]:
-    """Each seed's evaluation results (config.eval's metrics, as `launch.py --mode=evaluate`)."""
-    evaluator = evaluate.make_evaluator(config)
+def evaluate_seeds(config: ml_collections.ConfigDict, states, seeds, evaluator=None) -> list:
+    """Each seed's evaluation results (config.eval's metrics, as `launch.py --mode=evaluate`);
+    `evaluator`: evaluate.make_evaluator(config), when the caller already has it."""
+    evaluator = evaluator or evaluate.make_evaluator(config)
     return [evaluator(select(states, i)) for i in range(len(list(seeds)))]
 
 
@@ -127,12 +128,11 @@ def run(config: ml_collections.ConfigDict, workdir, num_seeds: int) -> dict:
     writes <workdir>/seeds.json (per seed and summarised) and seeds/seed_<s>.png."""
     if num_seeds < 1:
         raise ValueError(f"num_seeds={num_seeds!r} must be >= 1")
-    recipes.prepare(config)  # Config errors before any work.
-    evaluate.make_evaluator(config)  # Evaluation errors too (cached afterwards).
+    evaluator = evaluate.make_evaluator(config)  # Config and evaluation errors before any work.
     seeds = list(range(config.seed, config.seed + num_seeds))
     train_lib.enable_compilation_cache(config)
     states, timing = train(config, seeds)
-    results = evaluate_seeds(config, states, seeds)
+    results = evaluate_seeds(config, states, seeds, evaluator)
     record = {
         "seeds": seeds,
         "num_steps": config.train.num_steps,

@@ -9,6 +9,7 @@ m modes, log(K) when all sit on one. When no sample is high quality q is undefin
 then log(K), the metric's worst value, so that the number stays finite (loggable as JSON) and
 never looks better than a total collapse. Stacked MNIST: each of the 3 channels is classified as
 a digit, the triple is one of 1000 modes, and reverse_kl is KL(histogram || uniform on 1000).
+One Gaussian has a single mode; what a GAN can get wrong there is its moments (`moment_errors`).
 """
 
 import numpy as np
@@ -83,4 +84,15 @@ def count_stacked_modes(digit_predictions) -> dict:
         "modes_captured": int((counts > 0).sum()),
         "num_modes": 1000,
         "reverse_kl": kl_to_uniform(counts),
+    }
+
+
+def moment_errors(samples, mean, cov) -> dict:
+    """{'mean_error': ||mean(samples) - mean||, 'cov_error': ||cov(samples) - cov||_F / ||cov||_F}
+    of samples [N, d] against a Gaussian N(mean, cov) (float64, unbiased covariance)."""
+    mu, sigma = stats_lib.feature_stats(samples, name="samples")
+    cov = np.asarray(cov, np.float64)
+    return {
+        "mean_error": float(np.linalg.norm(mu - np.asarray(mean, np.float64))),
+        "cov_error": float(np.linalg.norm(sigma - cov) / np.linalg.norm(cov)),
     }
