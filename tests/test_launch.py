@@ -132,6 +132,14 @@ USER_ERRORS = {
         lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=sample", "--num_samples=-3"],
         ["--num_samples=-3", "positive"],
     ),
+    "num_seeds_zero": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--mode=seeds", "--num_seeds=0"],
+        ["--num_seeds=0"],
+    ),
+    "num_seeds_without_mode_seeds": (
+        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--num_seeds=3"],
+        ["--num_seeds is for --mode=seeds, not --mode=train"],
+    ),
     "output_is_a_directory": (
         lambda tmp, run: [DCGAN_SMOKE, f"--workdir={run}", "--mode=sample", f"--output={tmp}"],
         ["--output=", "is a directory"],

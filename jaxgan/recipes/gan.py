@@ -162,7 +162,7 @@ def _call(m: Models, step, config):
 
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     """One GAN step; see the module docstring. Bound by `make_train_step`."""
-    n_critic, m_pack = config.train.n_critic, config.gan.pack
+    n_critic, m_pack, unroll = config.train.n_critic, config.gan.pack, config.gan.unroll_steps
     per_update = batch["x"].shape[0] // n_critic
     # Rows b * n_critic + k form critic iteration k's batch: each device keeps its own rows.
     rows = jax.tree.map(lambda v: v.reshape((per_update, n_critic) + v.shape[1:]), batch)
@@ -199,7 +199,6 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
 
     # G's update: the last G(z) through the updated (or unrolled) D, back through the saved G
     # pass; `real` is what the last critic iteration paired with `fake` (relativistic losses).
-    unroll = config.gan.unroll_steps
     g_loss_of = functools.partial(
         adversarial.g_adversarial_loss,
         cond=cond,
