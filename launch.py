@@ -190,10 +190,13 @@ def _unknown_override(argv) -> str | None:
 
 
 def _labels(values) -> list[int]:
+    """Class indices, or class names of data with named classes (image folders)."""
+    from jaxgan import data
+
     try:
-        return [int(v) for v in values]
-    except ValueError:
-        _fail(f"--labels={','.join(values)!r}: give class indices, e.g. --labels=3 or 1,4,7")
+        return data.class_indices(FLAGS.config.data, values)
+    except data.DataError as e:
+        _fail(f"--labels={','.join(values)}: {e}")
 
 
 def _config_file_error(argv, error: BaseException) -> str:

@@ -2,16 +2,23 @@
 
   python benchmarks/evaluation.py                      # random DCGAN of experiments/dcgan.py
   python benchmarks/evaluation.py --workdir=/tmp/dcgan # its latest checkpoint
+  python benchmarks/evaluation.py --config=experiments/folder.py --data_path=/tmp/photos \
+      --num_samples=50000 --peak_only                  # peak memory of 50k samples at 64x64x3
 
 Prints the one-time setup (classifier load or training, reference statistics) and a breakdown
 of a warm evaluation (compiled functions, cached references): what a training run pays at each
-eval.every_steps. Set JAXGAN_CACHE_DIR to time a cold cache.
+eval.every_steps. Set JAXGAN_CACHE_DIR to time a cold cache. `--peak_only` skips the breakdown
+(which holds every sample to time the stages apart) and prints the process's peak resident
+memory over setup and one whole evaluation, beside what the samples alone would take as one
+float32 array.
 """
 
 import argparse
+import resource
 import time
 
 import jax
+import numpy as np
 
 from jaxgan import checkpoint, evaluate, malloc_settings, recipes, sampling, xla_defaults
 from jaxgan import config as config_lib
@@ -32,10 +39,15 @@ def main():
     parser.add_argument("--config", default="experiments/dcgan.py")
     parser.add_argument("--workdir", default="", help="evaluate this run's latest checkpoint")
     parser.add_argument("--num_samples", type=int, default=10_000)
+    parser.add_argument("--data_path", default="", help="data.path (experiments/folder.py)")
+    parser.add_argument("--peak_only", action="store_true", help="peak memory, no breakdown")
     args = parser.parse_args()
 
     config = config_lib.load_config(args.config)
     config.eval.num_samples = args.num_samples
+    config.eval.features = "classifier"
+    if args.data_path:
+        config.data.path = args.data_path
     _, spec = recipes.prepare(config)
     shape = tuple(spec.shape)
     setup = {}
@@ -58,6 +70,15 @@ def main():
     print(f"setup on {jax.devices()[0].platform}, {args.num_samples} samples of {shape}:")
     for label, seconds in setup.items():
         print(f"  {label:45s} {seconds:7.2f} s")
+    if args.peak_only:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+        array = args.num_samples * int(np.prod(shape)) * 4 / 2**30
+        print(
+            f"peak resident memory {peak:.2f} GiB over setup and one evaluation of "
+            f"{args.num_samples} samples of {shape} (the samples as one float32 array: "
+            f"{array:.2f} GiB)"
+        )
+        return
 
     e = config.eval
     extractor = features.make_extractor(config, shape)

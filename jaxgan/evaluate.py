@@ -82,7 +82,7 @@ def eval_rng(config: ml_collections.ConfigDict) -> jax.Array:
 
 def reference_key(cfg: ml_collections.ConfigDict, shape: tuple, extractor, num: int) -> str:
     size = "x".join(map(str, shape))
-    return f"{cfg.name}-{cfg.split}-{size}-{extractor.key}-n{num}-r{REFERENCE_VERSION}"
+    return f"{data.cache_name(cfg)}-{cfg.split}-{size}-{extractor.key}-n{num}-r{REFERENCE_VERSION}"
 
 
 def reference_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path:
@@ -260,19 +260,26 @@ def make_evaluator(config: ml_collections.ConfigDict):
     reference = reference_statistics(config, shape, extractor, reference_data)
 
     def evaluator(state):
-        images = generate(state)
-        results = image_metrics(
-            features_lib.extract(extractor, images, e.batch_size),
-            reference,
-            metrics,
-            e.prdc_k,
-            labels,
+        fake, fake_digits, paired_sums = [], [], {}
+        chunks = sampling.generate_chunks(
+            state, config, inputs, rng, batch_size=e.batch_size, sampler=sampler
         )
+        start = 0
+        for images in chunks:  # Reduce each chunk to features: no full sample array in memory.
+            fake.append(features_lib.extract(extractor, images, e.batch_size))
+            if digits is not None:
+                fake_digits.append(features_lib.extract(digits, images, e.batch_size))
+            if "paired" in e.metrics:
+                part = paired.paired_metrics(
+                    images, targets[start : start + len(images)], batch_size=e.batch_size
+                )
+                for k, v in part.items():
+                    paired_sums[k] = paired_sums.get(k, 0.0) + v * len(images)
+            start += len(images)
+        results = image_metrics(_joined(fake), reference, metrics, e.prdc_k, labels)
         if digits is not None:
-            fake = features_lib.extract(digits, images, e.batch_size)
-            results.update(image_metrics(fake, reference, by_class, labels=labels))
-        if "paired" in e.metrics:
-            results.update(paired.paired_metrics(images, targets, batch_size=e.batch_size))
+            results.update(image_metrics(_joined(fake_digits), reference, by_class, labels=labels))
+        results.update({k: v / start for k, v in paired_sums.items()})
         return results
 
     evaluator.info = {
@@ -283,6 +290,10 @@ def make_evaluator(config: ml_collections.ConfigDict):
         **(digits.info if digits is not None else {}),
     }
     return evaluator
+
+
+def _joined(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir, which: str = "latest") -> dict:

@@ -33,12 +33,26 @@ def generate(
     Runs in chunks of batch_size rows, the last one padded, so one shape compiles and row i
     depends only on row i of the inputs (and rng), never on batch_size.
     """
+    chunks = generate_chunks(state, config, inputs, rng, batch_size=batch_size, sampler=sampler)
+    return np.concatenate(list(chunks))
+
+
+def generate_chunks(
+    state,
+    config: ml_collections.ConfigDict,
+    inputs: dict,
+    rng=None,
+    *,
+    batch_size=500,
+    sampler=None,
+):
+    """`generate`'s images one chunk of batch_size rows at a time (the last may be shorter), so
+    a caller that reduces them (evaluation) never holds all of them."""
     num = len(jax.tree.leaves(inputs)[0])
     if num < 1:
         raise ValueError(f"inputs must hold at least one sample, got {num}")
     sampler = sampler or make_sampler(config)
     rng = jax.random.PRNGKey(0) if rng is None else rng
-    chunks = []
     for i in range(0, num, batch_size):
         chunk = jax.tree.map(lambda v, i=i: jnp.asarray(v[i : i + batch_size]), inputs)
         rows = len(jax.tree.leaves(chunk)[0])
@@ -49,8 +63,7 @@ def generate(
             out = sampler(state, jax.tree.map(pad, chunk), jax.random.fold_in(rng, i))[:rows]
         else:
             out = sampler(state, chunk, jax.random.fold_in(rng, i))
-        chunks.append(np.asarray(jax.device_get(out), np.float32))
-    return np.concatenate(chunks)
+        yield np.asarray(jax.device_get(out), np.float32)
 
 
 def sample(state, config, rng, num: int, *, batch_size: int = 500, **given) -> np.ndarray:

@@ -131,9 +131,12 @@ def test_class_accuracy_is_refused_for_an_unconditional_generator():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_trains_a_few_steps(experiment):
-    """The smoke variant of each experiment file: two jitted steps on its own data, finite."""
+def test_every_experiment_trains_a_few_steps(experiment, request):
+    """The smoke variant of each experiment file: two jitted steps on its own data, finite
+    (TFDS catalog data from the locally prepared records of the `catalog` fixture)."""
     config = config_lib.load_config(str(ROOT / "experiments" / f"{experiment}.py"), "smoke")
+    if config.data.name in ("mnist", "cifar10"):
+        config.data.tfds_data_dir = request.getfixturevalue("catalog").dir
     recipe, _ = recipes.prepare(config)
     state = recipes.create_train_state(config, jax.random.PRNGKey(0))
     step = jax.jit(recipe.make_train_step(config, data.describe(config.data)))

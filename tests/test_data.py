@@ -1,20 +1,17 @@
 """Input pipelines: contents, the global-batch contract, determinism, checkpointing, errors."""
 
 import gzip
-import io
 import json
 import os
 import pathlib
 import subprocess
 import sys
 import textwrap
-import types
 
 import grain
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxgan import data
@@ -23,8 +20,7 @@ from jaxgan.data import embedded_mnist, transforms
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-# Shared fixtures (candidates for tests/conftest.py): a prepared embedded-MNIST cache and a TFDS
-# data dir holding small catalog datasets written with the catalog builders' own features.
+# A prepared embedded-MNIST cache (the TFDS catalog fixture and png() live in conftest.py).
 
 
 @pytest.fixture(scope="session")
@@ -33,47 +29,6 @@ def cache_dir(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("jaxgan_cache")
     embedded_mnist.prepare(config(cache_dir=str(root)))
     return str(root)
-
-
-def png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="png")
-    return buffer.getvalue()
-
-
-def prepare_catalog(name: str, data_dir, splits: dict) -> None:
-    """Writes `splits` ({split: [example dict]}) as a prepared array_record TFDS dataset, with the
-    catalog builder's own features and dataset_info, so tfds reads it as the real prepared one.
-
-    Only the raw-data step is replaced: `_split_generators` yields our examples (images as PNG
-    bytes, which Image features accept without TensorFlow), and the download manager, which has
-    nothing to fetch, is a stub (building it needs `importlib_resources`, not installed here).
-    """
-    builder = tfds.builder(name, data_dir=str(data_dir))
-    builder._split_generators = lambda dl_manager: {
-        split: list(enumerate(examples)) for split, examples in splits.items()
-    }
-    builder._make_download_manager = lambda **kwargs: types.SimpleNamespace(downloaded_size=0)
-    builder.download_and_prepare(file_format="array_record")
-
-
-@pytest.fixture(scope="session")
-def catalog(tmp_path_factory):
-    """TFDS data dir with 'mnist' (40 train, 10 test) and 'cifar10' (16 train) prepared."""
-    root = tmp_path_factory.mktemp("tfds")
-    rng = np.random.default_rng(0)
-    digits = rng.integers(0, 256, (50, 28, 28, 1), dtype=np.uint8)
-    labels = np.arange(50) % 10
-    mnist = [{"image": png(im), "label": int(y)} for im, y in zip(digits, labels, strict=True)]
-    prepare_catalog("mnist", root, {"train": mnist[:40], "test": mnist[40:]})
-    colour = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
-    cifar = [
-        {"id": f"train_{i:05d}", "image": png(im), "label": i % 10} for i, im in enumerate(colour)
-    ]
-    prepare_catalog("cifar10", root, {"train": cifar})
-    return types.SimpleNamespace(
-        dir=str(root), digits=digits[:40], labels=labels[:40], colour=colour
-    )
 
 
 def config(**overrides):
@@ -122,7 +77,8 @@ def test_default_config_has_the_contract_keys():
     c = data.default_config()
     assert set(c.keys()) == {
         "name", "split", "image_size", "channels", "cache_dir", "tfds_data_dir", "path",
-        "num_modes", "toy_std", "toy_radius", "num_threads", "prefetch",
+        "num_modes", "toy_std", "toy_radius", "num_threads", "prefetch", "crop", "labels_file",
+        "flip", "translate",
     }  # fmt: skip
     assert (c.name, c.split, c.image_size, c.channels) == ("embedded_mnist", "train", 0, 0)
     assert isinstance(c.toy_std, float) and isinstance(c.toy_radius, float)
@@ -315,12 +271,12 @@ def test_catalog_describe_and_values(catalog):
 
 def test_catalog_rgb_to_gray_and_resize(catalog):
     cfg = config(name="cifar10", tfds_data_dir=catalog.dir)
-    (rgb,) = take(cfg, 1, batch=16)
-    assert keyed(to_uint8(rgb["x"]), rgb["label"]) == keyed(catalog.colour, np.arange(16) % 10)
+    (rgb,) = take(cfg, 1, batch=40)
+    assert keyed(to_uint8(rgb["x"]), rgb["label"]) == keyed(catalog.colour, np.arange(40) % 10)
     (gray,) = take(
-        config(name="cifar10", tfds_data_dir=catalog.dir, channels=1, image_size=16), 1, batch=16
+        config(name="cifar10", tfds_data_dir=catalog.dir, channels=1, image_size=16), 1, batch=40
     )
-    assert gray["x"].shape == (16, 16, 16, 1)
+    assert gray["x"].shape == (40, 16, 16, 1)
     for colour, small in zip(to_uint8(rgb["x"]), to_uint8(gray["x"]), strict=True):
         pil = Image.fromarray(colour).convert("L").resize((16, 16), Image.Resampling.BILINEAR)
         assert np.abs(np.asarray(pil).astype(int) - small[..., 0]).max() <= 1
@@ -338,90 +294,6 @@ def test_catalog_not_prepared_says_where_and_how(catalog):
 def test_catalog_unknown_split(catalog):
     with pytest.raises(ValueError, match="'validation' is not a split.*train"):
         data.describe(config(name="mnist", split="validation", tfds_data_dir=catalog.dir))
-
-
-# --- image folders --------------------------------------------------------------------------
-
-
-def write_folder(root: pathlib.Path) -> None:
-    """cats: 3 PNGs 20x30 (centre 20x20 red, side bands blue); dogs: 3 JPEGs 24x24 gray."""
-    for i in range(3):
-        picture = np.zeros((20, 30, 3), np.uint8)
-        picture[:, :, 2] = 255
-        picture[:, 5:25] = (200, 10 * i, 0)
-        (root / "cat").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(root / "cat" / f"{i}.png")
-        (root / "dog" / "deep").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((24, 24), 60 * i, np.uint8)).save(
-            root / "dog" / "deep" / f"{i}.jpg"
-        )
-    (root / "dog" / "notes.txt").write_text("not an image")
-
-
-def test_image_folder_crops_resizes_and_labels_by_subfolder(tmp_path):
-    write_folder(tmp_path)
-    cfg = config(name="image_folder", path=str(tmp_path), image_size=8)
-    assert data.describe(cfg) == data.DataSpec((8, 8, 3), 2, 6, "image_folder")
-    (batch,) = take(cfg, 1, batch=6)
-    pixels = to_uint8(batch["x"])
-    for image, label in zip(pixels, batch["label"], strict=True):
-        if label == 0:  # cat: the centre square is uniform red, so no blue survives the crop.
-            assert (image[..., 0] == 200).all() and (image[..., 2] == 0).all()
-        else:  # dog: gray JPEG, one value per image (JPEG is lossy on flat areas only by +-2).
-            assert np.ptp(image) <= 4 and np.ptp(image[..., 0] - image[..., 1].astype(int)) == 0
-    assert sorted(batch["label"]) == [0, 0, 0, 1, 1, 1]
-
-
-def test_image_folder_gray_and_unlabeled(tmp_path):
-    write_folder(tmp_path / "cat_only")
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    Image.fromarray(np.full((9, 9, 3), (255, 0, 0), np.uint8)).save(flat / "a.png")
-    Image.fromarray(np.full((9, 9, 3), (0, 0, 255), np.uint8)).save(flat / "b.bmp")
-    cfg = config(name="image_folder", path=str(flat), image_size=4, channels=1)
-    assert data.describe(cfg) == data.DataSpec((4, 4, 1), None, 2, "image_folder")
-    (batch,) = take(cfg, 1, batch=2)
-    assert "label" not in batch
-    lumas = sorted(np.unique(to_uint8(batch["x"])).tolist())
-    assert lumas == [
-        np.asarray(Image.new("RGB", (1, 1), c).convert("L"))[0, 0] for c in ("blue", "red")
-    ]
-
-
-def test_image_folder_skips_bad_files_the_same_way_every_time(tmp_path, caplog):
-    write_folder(tmp_path)
-    good = (tmp_path / "cat" / "0.png").read_bytes()
-    (tmp_path / "cat" / "1.png").write_bytes(good[: len(good) // 2])  # Header fine, pixels cut.
-    (tmp_path / "cat" / "2.png").write_bytes(b"no image")  # Not even a header.
-    cfg = config(name="image_folder", path=str(tmp_path), image_size=8)
-    with caplog.at_level("INFO"):
-        assert data.describe(cfg).num_examples == 5  # The headerless file is left out.
-        (batch,) = take(cfg, 1, batch=5)
-        (again,) = take(cfg, 1, batch=5)
-    log = caplog.text
-    assert "1 of 6 files cannot be read and are left out: cat/2.png" in log
-    assert "skipping unreadable image" in log and "cat/1.png" in log
-    # cat/1.png is replaced by the next readable file in sorted order, a dog, with its label.
-    assert sorted(batch["label"]) == [0, 1, 1, 1, 1]
-    np.testing.assert_array_equal(batch["x"], again["x"])
-
-
-def test_image_folder_channels_follow_the_majority_of_files(tmp_path, caplog):
-    mixed = tmp_path / "mixed"
-    mixed.mkdir()
-    Image.fromarray(np.zeros((9, 9), np.uint8)).save(mixed / "0_first_is_gray.png")
-    for i in range(3):
-        Image.fromarray(np.full((9, 9, 3), (255, 0, 0), np.uint8)).save(mixed / f"{i + 1}.png")
-    with caplog.at_level("INFO"):
-        spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4))
-    assert spec.shape == (4, 4, 3)
-    assert "1 gray and 3 colour images: training on RGB (1 converted)" in caplog.text
-    for i in range(3):
-        Image.fromarray(np.zeros((9, 9), np.uint8)).save(mixed / f"gray_{i}.png")
-    spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4))
-    assert spec.shape == (4, 4, 1)  # 4 gray against 3 colour.
-    spec = data.describe(config(name="image_folder", path=str(mixed), image_size=4, channels=3))
-    assert spec.shape == (4, 4, 3)
 
 
 def test_embedded_digits_are_prepared_without_claiming_a_download(tmp_path, caplog):
@@ -497,12 +369,6 @@ def test_unknown_name_lists_ours_and_catalog():
     with pytest.raises(ValueError) as e:
         data.describe(config(name="no_such_dataset_at_all"))
     assert all(n in str(e.value) for n in data.DATASETS) and "TFDS catalog" in str(e.value)
-
-
-def test_empty_image_folder(tmp_path):
-    (tmp_path / "readme.txt").write_text("no pictures here")
-    with pytest.raises(ValueError, match="holds no images"):
-        data.describe(config(name="image_folder", path=str(tmp_path), image_size=8))
 
 
 @pytest.mark.parametrize(

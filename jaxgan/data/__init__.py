@@ -21,6 +21,7 @@ name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
 """
 
 import difflib
+import hashlib
 import importlib
 
 import ml_collections
@@ -34,6 +35,8 @@ __all__ = [
     "DataError",
     "DataSpec",
     "cache_lock",
+    "cache_name",
+    "class_indices",
     "cache_root",
     "default_config",
     "describe",
@@ -68,6 +71,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.cache_dir = ""  # '' = $JAXGAN_CACHE_DIR or ~/.cache/jaxgan (embedded datasets go here).
     c.tfds_data_dir = ""  # '' = TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
     c.path = ""  # image_folder: the folder of pictures (searched recursively).
+    c.crop = "center"  # image_folder: a non-square picture's square: center, random or pad.
+    c.labels_file = ""  # image_folder: .json/.csv of relative path -> class name.
+    c.flip = False  # Augment: mirror each training image left-right with probability 1/2.
+    c.translate = 0  # Augment: shift by up to this many pixels (reflect-pad, random crop).
     c.num_modes = 0  # Toy 2-D: number of Gaussians; 0 = standard (ring 8, grid 25).
     c.toy_std = 0.0  # Toy 2-D: std of each Gaussian; 0 = standard (ring 0.02, grid 0.05).
     c.toy_radius = 0.0  # Toy 2-D: ring radius / grid half extent; 0 = standard (2.0, 4.0).
@@ -110,6 +117,25 @@ def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
     return catalog.describe(cfg, builder)
 
 
+def class_indices(cfg: ml_collections.ConfigDict, values) -> list[int]:
+    """Classes given as indices ('3') or, for data with named classes, names ('cat')."""
+    values = [str(v) for v in values]
+    if all(v.isdigit() for v in values):
+        return [int(v) for v in values]
+    names = describe(cfg).class_names
+    unknown = [v for v in values if not v.isdigit() and v not in names]
+    if unknown and not names:
+        raise DataError(
+            f"labels {','.join(values)!r}: {cfg.name!r} has no class names; give class indices, "
+            "e.g. 3 or 1,4,7"
+        )
+    if unknown:
+        raise DataError(
+            f"label {unknown[0]!r} is not a class of the data: use one of {', '.join(names)}"
+        )
+    return [int(v) if v.isdigit() else names.index(v) for v in values]
+
+
 def identity(cfg: ml_collections.ConfigDict) -> dict:
     """What a checkpoint records of the data it was trained on, compared on resume: dataset,
     split and size, and for folders a fingerprint of the file list and sizes."""
@@ -122,10 +148,22 @@ def identity(cfg: ml_collections.ConfigDict) -> dict:
         "num_classes": spec.num_classes,
         "extra": [[name, list(shape)] for name, shape in spec.extra],
     }
+    if spec.class_names:
+        found["class_names"] = list(spec.class_names)
     module = _module(cfg.name) if cfg.name in DATASETS else None
     if module is not None and hasattr(module, "fingerprint"):
         found.update(module.fingerprint(cfg))
     return found
+
+
+def cache_name(cfg: ml_collections.ConfigDict) -> str:
+    """The dataset's name in cache file names: data.name, and for a folder also a digest of its
+    files, crop and labels file, so statistics of two folders never share a file."""
+    if cfg.name != "image_folder":
+        return str(cfg.name)
+    found = _module(cfg.name).fingerprint(cfg)["fingerprint"]
+    extra = f"{cfg.crop}\t{cfg.labels_file}".encode()
+    return f"image_folder_{found}_{hashlib.sha256(extra).hexdigest()[:6]}"
 
 
 def make_iterator(
@@ -136,10 +174,18 @@ def make_iterator(
     process_index: int = 0,
     process_count: int = 1,
     start_step: int = 0,
+    augmented: bool = True,
 ):
-    """This process's batches of global steps start_step, start_step + 1, ... (see module doc)."""
+    """This process's batches of global steps start_step, start_step + 1, ... (see module doc).
+    augmented=False leaves out data.flip, data.translate and random crop windows: the real
+    images that evaluation and classifiers compare with."""
     pipeline.check_layout(global_batch_size, process_index, process_count, start_step)
     spec = describe(cfg)
+    if cfg.translate and len(spec.shape) == 3 and cfg.translate >= min(spec.shape[:2]):
+        raise DataError(
+            f"data.translate={cfg.translate} must be smaller than the images' side "
+            f"{min(spec.shape[:2])}"
+        )
     layout = {
         "global_batch_size": global_batch_size,
         "seed": seed,
@@ -155,7 +201,15 @@ def make_iterator(
             from jaxgan.data import catalog
 
             num_examples, read = catalog.reader(cfg, spec.shape)
-        steps = pipeline.image_batches(read, num_examples, name=cfg.name, **layout)
+        steps = pipeline.image_batches(
+            read,
+            num_examples,
+            name=cfg.name,
+            flip=cfg.flip,
+            translate=cfg.translate,
+            augmented=augmented,
+            **layout,
+        )
     return pipeline.to_iterator(steps, cfg, start_step)
 
 
@@ -185,7 +239,7 @@ def load_images(path, shape: tuple) -> np.ndarray:
     'images' (or only) array holds NHWC images, uint8 or floats in [-1, 1]."""
     import pathlib
 
-    from jaxgan.data import image_folder, transforms
+    from jaxgan.data import folder_cache, image_folder, transforms
 
     size, _, channels = shape
     path = pathlib.Path(path).expanduser()
@@ -205,10 +259,10 @@ def load_images(path, shape: tuple) -> np.ndarray:
         cfg = ml_collections.ConfigDict({"path": str(path)})
         paths, _ = image_folder.list_images(cfg)
         fitted = [
-            transforms.fit(image_folder.decode(p, size, channels), size, channels) for p in paths
+            transforms.fit(folder_cache.load_pixels(p, channels), size, channels) for p in paths
         ]
     elif path.is_file():
-        fitted = [transforms.fit(image_folder.decode(path, size, channels), size, channels)]
+        fitted = [transforms.fit(folder_cache.load_pixels(path, channels), size, channels)]
     else:
         raise DataError(f"{str(path)!r} is not an image file, a folder of images or an .npz")
     return transforms.to_unit_range(np.stack(fitted))

@@ -1,41 +1,48 @@
-"""A folder of the user's own pictures (png, jpg, jpeg, webp, bmp), searched recursively.
+"""A folder of the user's own pictures (png, jpg, jpeg, webp, bmp, tif, tiff, gif), searched
+recursively, decoded once into a cache (folder_cache) and read from it at every step.
 
-Files are listed in sorted order and read by index, so grain shuffles them like any other
-dataset. Each image is decoded with PIL, converted to the requested channels, center-cropped to
-a square and resized to data.image_size (required). data.channels=0 reads every file's header
-first and takes the majority (RGB on a tie), saying in one line how many files are converted.
-Labels: when every image sits inside a first-level subfolder (`root/cat/1.png`,
-`root/dog/x/2.jpg`), the label is the index of that subfolder's name in sorted order; when any
-image lies directly in the root, there are no labels. Hidden files and folders (names starting
-with '.') are skipped.
+data.image_size (required) is the square training resolution; data.crop says how a non-square
+picture becomes square ('center', 'random': a new window at every step, 'pad'); data.channels=0
+takes the majority of the files' channels (RGB on a tie). Hidden files and folders (names
+starting with '.') are skipped.
 
-Bad files never stop a run: files whose header cannot be read are left out at start-up (listed
-in one warning), and a file that fails to decode later is replaced by the next readable file in
-sorted order (the same replacement on every run, so resumes stay exact), with a warning naming it
-and the count so far. The data's identity (file count and a fingerprint of the relative paths and
-sizes) is checkpointed, so a resume on another folder is refused.
+Labels: from `data.labels_file` when set, a .json object {relative path: class name} or a .csv
+of `relative path,class name` rows (a first row whose path is not a file of the folder is a
+header); files it does not name are left out (counted in a warning). Otherwise, when every
+image sits inside a first-level subfolder (`root/cat/1.png`, `root/dog/x/2.jpg`), the subfolder
+name is the class; when any image lies directly in the root, there are no labels. Classes are
+numbered in sorted order of their names, and the names are part of the data's description, so
+`--labels=cat` works when sampling.
+
+Splits: 'train' is every picture; 'fit' and 'heldout' divide them 9:1 by a hash of each path
+(stable as files come and go), for the evaluation classifier to be scored on pictures it did not
+train on.
+
+Bad files never stop a run: they are found and left out while the cache is built (one warning
+names a few); a folder with no readable image is an error at start-up. The data's identity (file
+count and a digest of the relative paths and sizes) is checkpointed, so a resume on another
+folder is refused.
 """
 
-import collections
+import csv
 import functools
 import hashlib
+import json
 import pathlib
-import threading
 
 import ml_collections
 import numpy as np
 from absl import logging
-from PIL import Image
 
-from jaxgan.data import pipeline
-from jaxgan.data.spec import DataError, DataSpec, image_shape
+from jaxgan.data import folder_cache, pipeline
+from jaxgan.data.spec import DataError, DataSpec, cache_root
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def list_images(cfg: ml_collections.ConfigDict) -> tuple[list[pathlib.Path], list[str]]:
-    """(image paths in sorted order, class names or [] when unlabeled); errors if none."""
+    """(image paths in sorted order, subfolder class names or [] when unlabeled); errors if
+    there are none."""
     if not cfg.path:
         raise DataError("data.name='image_folder' needs data.path, the folder of images")
     root = pathlib.Path(cfg.path).expanduser()
@@ -58,116 +65,18 @@ def list_images(cfg: ml_collections.ConfigDict) -> tuple[list[pathlib.Path], lis
     return paths, classes
 
 
-MAX_CONSECUTIVE_BAD = 64  # Unreadable files in a row before the folder itself is suspect.
-
-
-class _BadFiles:
-    """The files that failed to decode in this process, each reported once."""
-
-    def __init__(self):
-        self.seen, self.lock = set(), threading.Lock()
-
-    def report(self, path: pathlib.Path, error: Exception) -> None:
-        with self.lock:
-            if path in self.seen:
-                return
-            self.seen.add(path)
-            count = len(self.seen)
-        logging.warning(
-            "skipping unreadable image %s (%s); replaced by the next readable file "
-            "(%d bad files so far)",
-            path,
-            error.__cause__ or error,
-            count,
-        )
-
-
-BAD_FILES = _BadFiles()
-
-
-def decode(path: pathlib.Path, size: int, channels: int) -> np.ndarray:
-    """uint8 [H, W, channels] at native size (JPEGs decode at the smallest scale covering size)."""
-    mode = "L" if channels == 1 else "RGB"
-    try:
-        with Image.open(path) as image:
-            if image.format == "JPEG":
-                image.draft(mode, (size, size))
-            return np.asarray(image.convert(mode))
-    except Exception as e:  # noqa: BLE001 - any decoding failure is a bad file.
-        raise DataError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
-
-
-def _header(path: pathlib.Path) -> tuple | str:
-    """(height, width, channels) from the file's header, or why it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            mode = image.mode
-    except Exception as e:  # noqa: BLE001 - any failure makes it a bad file.
-        return f"{type(e).__name__}"
-    return (height, width, 1 if mode in _GRAY_MODES else 3)
-
-
-Survey = collections.namedtuple("Survey", "paths channels gray rgb bad fingerprint")
-
-
-@functools.lru_cache(maxsize=8)
-def _survey(root: str, listing: tuple) -> Survey:
-    """Every file's header: the readable paths, their majority channels, the bad files, and a
-    fingerprint of (relative path, size) of all listed files. Cached per listing."""
-    paths = [pathlib.Path(p) for p, _ in listing]
-    headers = [_header(p) for p in paths]
-    good = [p for p, h in zip(paths, headers, strict=True) if not isinstance(h, str)]
-    bad = [(p, h) for p, h in zip(paths, headers, strict=True) if isinstance(h, str)]
-    gray = sum(1 for h in headers if not isinstance(h, str) and h[2] == 1)
-    rgb = len(good) - gray
-    digest = hashlib.sha256()
-    for p, size in listing:
-        digest.update(f"{pathlib.Path(p).relative_to(root)}\t{size}\n".encode())
-    if bad:
-        shown = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in bad[:5])
-        logging.warning(
-            "data.path=%r: %d of %d files cannot be read and are left out: %s%s",
-            root,
-            len(bad),
-            len(paths),
-            shown,
-            " ..." if len(bad) > 5 else "",
-        )
-    return Survey(good, 1 if gray > rgb else 3, gray, rgb, bad, digest.hexdigest()[:16])
-
-
-def survey(cfg: ml_collections.ConfigDict) -> tuple[Survey, list[str]]:
-    """(the folder's survey, class names or [])."""
+def _listing(cfg) -> tuple[pathlib.Path, list, list[str]]:
+    """(root, [(relative path, size, mtime_ns)], subfolder classes)."""
     paths, classes = list_images(cfg)
     root = pathlib.Path(cfg.path).expanduser()
-    listing = tuple((str(p), p.stat().st_size) for p in paths)
-    result = _survey(str(root), listing)
-    if not result.paths:
-        raise DataError(
-            f"data.path={cfg.path!r}: none of its {len(paths)} image files can be read "
-            f"(first: {result.bad[0][0]}: {result.bad[0][1]})"
-        )
-    if cfg.channels == 0 and result.gray and result.rgb:
-        _say_mixed(cfg.path, result.gray, result.rgb)
-    return result, classes
+    listing = []
+    for p in paths:
+        st = p.stat()
+        listing.append((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+    return root, listing, classes
 
 
-@functools.lru_cache(maxsize=8)
-def _say_mixed(path: str, gray: int, rgb: int) -> None:
-    """Once per folder: which channels a mix of gray and colour files trains on."""
-    logging.warning(
-        "data.path=%r holds %d gray and %d colour images: training on %s (%d converted); "
-        "set data.channels=1 or 3 to choose",
-        path,
-        gray,
-        rgb,
-        "gray" if gray > rgb else "RGB",
-        min(gray, rgb),
-    )
-
-
-def _check_size(cfg) -> None:
+def _check(cfg) -> None:
     if cfg.image_size <= 0:
         raise DataError(
             f"data.image_size={cfg.image_size} is not allowed for image_folder: set the square "
@@ -175,41 +84,176 @@ def _check_size(cfg) -> None:
         )
 
 
+def open_cache(cfg: ml_collections.ConfigDict) -> folder_cache.Cache:
+    """The folder's cache for the config's size, channels and crop, built on first use."""
+    _check(cfg)
+    root, listing, _ = _listing(cfg)
+    return _cache(
+        str(root),
+        tuple(listing),
+        cfg.image_size,
+        cfg.channels,
+        cfg.crop,
+        str(cache_root(cfg) / "folders"),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _cache(root, listing, size, channels, crop, cache_dir) -> folder_cache.Cache:
+    cache = folder_cache.build(
+        pathlib.Path(root),
+        list(listing),
+        pathlib.Path(cache_dir),
+        size=size,
+        channels=channels,
+        crop=crop,
+    )
+    if not cache.files:
+        first = cache.meta["bad"][0]
+        raise DataError(
+            f"data.path={root!r}: none of its {len(listing)} image files can be read "
+            f"(first: {first[0]}: {first[1]})"
+        )
+    return cache
+
+
+def read_labels_file(cfg: ml_collections.ConfigDict, files: list[str]) -> dict[str, str]:
+    """{relative path: class name} from data.labels_file (relative to data.path or absolute)."""
+    path = pathlib.Path(cfg.labels_file).expanduser()
+    if not path.is_absolute():
+        path = pathlib.Path(cfg.path).expanduser() / path
+    if not path.is_file():
+        raise DataError(f"data.labels_file={cfg.labels_file!r}: no such file ({path})")
+    if path.suffix.lower() == ".json":
+        try:
+            mapping = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"data.labels_file={cfg.labels_file!r} is not valid JSON: {e}") from e
+        if not isinstance(mapping, dict):
+            raise DataError(
+                f"data.labels_file={cfg.labels_file!r} must hold an object "
+                '{"relative/path.png": "class name", ...}'
+            )
+        rows = list(mapping.items())
+    elif path.suffix.lower() == ".csv":
+        with open(path, newline="") as f:
+            rows = [row for row in csv.reader(f) if row]
+        if any(len(row) != 2 for row in rows):
+            bad = next(row for row in rows if len(row) != 2)
+            raise DataError(
+                f"data.labels_file={cfg.labels_file!r}: every row must be 'path,class', got {bad}"
+            )
+        known = set(files)
+        if rows and rows[0][0].strip().removeprefix("./") not in known:
+            rows = rows[1:]  # A header.
+    else:
+        raise DataError(f"data.labels_file={cfg.labels_file!r} must be a .json or .csv file")
+    return {str(k).strip().removeprefix("./"): str(v).strip() for k, v in rows}
+
+
+SPLITS = ("train", "fit", "heldout")
+HELDOUT_BUCKETS = 10  # 'heldout' is the files whose path hashes to bucket 0 of these.
+
+
+def _in_split(split: str, relative: str) -> bool:
+    if split == "train":
+        return True
+    bucket = int(hashlib.sha256(relative.encode()).hexdigest()[:8], 16) % HELDOUT_BUCKETS
+    return (bucket == 0) == (split == "heldout")
+
+
+def _labels(cfg, cache: folder_cache.Cache) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """(indices of the cached images in the split, their labels or None, class names)."""
+    keep, labels, classes = _all_labels(cfg, cache)
+    if cfg.split not in SPLITS:
+        raise DataError(
+            f"data.split={cfg.split!r} is not a split of an image folder: use 'train' (every "
+            "picture), or 'fit' / 'heldout' (9/10 and 1/10 of them by a hash of the path)"
+        )
+    chosen = np.array([_in_split(cfg.split, cache.files[i]) for i in keep], bool)
+    if not chosen.any():
+        raise DataError(f"data.split={cfg.split!r} of data.path={cfg.path!r} holds no pictures")
+    return keep[chosen], None if labels is None else labels[chosen], classes
+
+
+def _all_labels(cfg, cache) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    files = cache.files
+    if cfg.labels_file:
+        mapping = read_labels_file(cfg, files)
+        classes = sorted(set(mapping.values()))
+        keep = np.array([i for i, f in enumerate(files) if f in mapping], np.int64)
+        _say_unmatched(
+            cfg.path, cfg.labels_file, len(files) - len(keep), len(set(mapping) - set(files))
+        )
+        if not len(keep):
+            raise DataError(
+                f"data.labels_file={cfg.labels_file!r} names none of the {len(files)} readable "
+                f"images of data.path={cfg.path!r} (keys are paths relative to it, e.g. "
+                f"{files[0]!r})"
+            )
+        index = {name: i for i, name in enumerate(classes)}
+        return keep, np.array([index[mapping[files[i]]] for i in keep], np.int64), classes
+    keep = np.arange(len(files))
+    classes = sorted({f.split("/")[0] for f in files}) if all("/" in f for f in files) else []
+    if not classes:
+        return keep, None, []
+    index = {name: i for i, name in enumerate(classes)}
+    return keep, np.array([index[f.split("/")[0]] for f in files], np.int64), classes
+
+
+@functools.lru_cache(maxsize=8)
+def _say_unmatched(path, labels_file, unlabeled: int, missing: int) -> None:
+    if unlabeled:
+        logging.warning(
+            "data.labels_file=%r gives no class for %d images of %r: they are left out",
+            labels_file,
+            unlabeled,
+            path,
+        )
+    if missing:
+        logging.warning(
+            "data.labels_file=%r names %d files that are not readable images of %r",
+            labels_file,
+            missing,
+            path,
+        )
+
+
 def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
-    _check_size(cfg)
-    found, classes = survey(cfg)
-    shape = image_shape((None, None, found.channels), cfg, "image_folder")
-    return DataSpec(shape, len(classes) or None, len(found.paths), "image_folder")
+    cache = open_cache(cfg)
+    keep, labels, classes = _labels(cfg, cache)
+    shape = (cfg.image_size, cfg.image_size, cache.channels)
+    return DataSpec(
+        shape, len(classes) or None, len(keep), "image_folder", class_names=tuple(classes)
+    )
 
 
 def fingerprint(cfg: ml_collections.ConfigDict) -> dict:
     """What a checkpoint records of the folder: file count and a digest of paths and sizes."""
-    found, _ = survey(cfg)
-    return {"files": len(found.paths) + len(found.bad), "fingerprint": found.fingerprint}
+    _, listing, _ = _listing(cfg)
+    digest = hashlib.sha256()
+    for relative, size, _ in listing:
+        digest.update(f"{relative}\t{size}\n".encode())
+    return {"files": len(listing), "fingerprint": digest.hexdigest()[:16]}
 
 
 def reader(cfg: ml_collections.ConfigDict, shape: tuple) -> tuple[int, pipeline.Reader]:
-    """(num_examples, read): each batch's files are decoded, cropped and resized on demand."""
-    size, _, channels = shape
-    found, classes = survey(cfg)
-    paths = found.paths
-    root = pathlib.Path(cfg.path).expanduser()
-    index = {name: i for i, name in enumerate(classes)}
+    """(num_examples, read): slices of the cache; 'random' crops place their window by draws."""
+    cache = open_cache(cfg)
+    keep, labels, _ = _labels(cfg, cache)
+    size = shape[0]
 
-    def example(i: int) -> dict:
-        for skipped in range(MAX_CONSECUTIVE_BAD):
-            path = paths[(i + skipped) % len(paths)]
-            try:
-                image = decode(path, size, channels)
-            except DataError as e:
-                BAD_FILES.report(path, e)
-                continue
-            if classes:
-                return {"image": image, "label": index[path.relative_to(root).parts[0]]}
-            return {"image": image}
-        raise DataError(
-            f"{MAX_CONSECUTIVE_BAD} image files in a row from {paths[i]} cannot be read: is "
-            f"data.path={cfg.path!r} still there?"
-        )
+    def read(indices, draws):
+        images = np.empty((len(indices), *shape), np.uint8)
+        for row, (i, u) in enumerate(zip(keep[indices], draws, strict=True)):
+            image = cache.image(i)
+            height, width = image.shape[:2]
+            top = int(u * (height - size + 1)) if height > size else 0
+            left = int(u * (width - size + 1)) if width > size else 0
+            images[row] = image[top : top + size, left : left + size]
+        batch = {"image": images}
+        if labels is not None:
+            batch["label"] = labels[indices]
+        return batch
 
-    return len(paths), pipeline.fitting_reader(lambda indices: [example(i) for i in indices], shape)
+    return len(keep), read

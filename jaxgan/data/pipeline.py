@@ -30,9 +30,12 @@ from jaxgan.data.spec import DataError
 
 # Tags keep the streams drawn from one run seed apart from each other.
 SHUFFLE_TAG = 0x5EED
+AUGMENT_TAG = 0xA06
 
-# indices [n] -> {'image': uint8 [n, H, W, C], 'label'?, other uint8 image fields ('source')?}
-Reader = Callable[[np.ndarray], dict]
+# (indices [n], crop draws [n] in [0, 1)) -> {'image': uint8 [n, H, W, C], 'label'?, other uint8
+# image fields ('source')?}. A reader whose pictures are larger than the batch's (image_folder
+# with data.crop='random') places each window by its draw; the others ignore the draws.
+Reader = Callable[[np.ndarray, np.ndarray], dict]
 
 
 def check_layout(global_batch_size, process_index, process_count, start_step) -> None:
@@ -87,6 +90,41 @@ def stream_indices(
     return indices
 
 
+def stream_draws(
+    step: int, *, seed: int, global_batch_size: int, process_index: int, process_count: int
+) -> np.ndarray:
+    """[L, 4] uniforms in [0, 1) for this process's slice of step `step` (crop window, flip,
+    shift down, shift right), drawn for the whole global batch so they do not depend on P."""
+    rng = np.random.default_rng(seed_words(seed, AUGMENT_TAG, step))
+    local = global_batch_size // process_count
+    return rng.random((global_batch_size, 4))[process_index * local : (process_index + 1) * local]
+
+
+def augment(examples: dict, draws: np.ndarray, *, flip: bool, translate: int) -> dict:
+    """Every image field (uint8 [n, H, W, C]) mirrored where draws[:, 1] < 1/2 (flip) and
+    shifted by up to `translate` pixels (reflect-padded, then cropped back), the same way for
+    all fields of an example (paired data stays aligned)."""
+    out = dict(examples)
+    for name, images in examples.items():
+        if name == "label":
+            continue
+        if flip:
+            images = np.where((draws[:, 1] < 0.5)[:, None, None, None], images[:, :, ::-1], images)
+        if translate:
+            t = translate
+            height, width = images.shape[1:3]
+            padded = np.pad(images, ((0, 0), (t, t), (t, t), (0, 0)), mode="reflect")
+            shifts = (draws[:, 2:4] * (2 * t + 1)).astype(np.int64)
+            images = np.stack(
+                [
+                    p[dy : dy + height, dx : dx + width]
+                    for p, (dy, dx) in zip(padded, shifts, strict=True)
+                ]
+            )
+        out[name] = images
+    return out
+
+
 def _to_batch(examples: dict) -> dict:
     """'image' becomes 'x', every image field [-1, 1] float32, 'label' int32."""
     batch = {}
@@ -107,26 +145,41 @@ def image_batches(
     process_index: int,
     process_count: int,
     name: str,
+    flip: bool = False,
+    translate: int = 0,
+    augmented: bool = True,
 ) -> grain.MapDataset:
-    """Infinite dataset whose element t is this process's batch of global step t."""
+    """Infinite dataset whose element t is this process's batch of global step t: a pure
+    function of (seed, t). augmented=False: no flip or shift, and centred crop windows (what
+    reference statistics and classifiers read)."""
     if num_examples < global_batch_size:
         raise DataError(
             f"dataset {name!r} has {num_examples} examples, fewer than one global batch of "
             f"{global_batch_size}: use a smaller train.batch_size (times n_critic) or more data"
         )
-    indices = functools.partial(
-        stream_indices,
-        num_examples=num_examples,
+    layout = dict(
         seed=seed,
         global_batch_size=global_batch_size,
         process_index=process_index,
         process_count=process_count,
     )
-    return grain.MapDataset.range(sys.maxsize).map(lambda step: _to_batch(read(indices(step))))
+    indices = functools.partial(stream_indices, num_examples=num_examples, **layout)
+
+    def batch_of_step(step):
+        if not augmented:
+            chosen = indices(step)
+            return _to_batch(read(chosen, np.full(len(chosen), 0.5)))
+        draws = stream_draws(step, **layout)
+        examples = read(indices(step), draws[:, 0])
+        if flip or translate:
+            examples = augment(examples, draws, flip=flip, translate=translate)
+        return _to_batch(examples)
+
+    return grain.MapDataset.range(sys.maxsize).map(batch_of_step)
 
 
 def in_memory_reader(arrays: dict) -> Reader:
-    return lambda indices: {k: v[indices] for k, v in arrays.items()}
+    return lambda indices, draws=None: {k: v[indices] for k, v in arrays.items()}
 
 
 def fitting_reader(load: Callable[[np.ndarray], list[dict]], shape: tuple) -> Reader:
@@ -134,7 +187,7 @@ def fitting_reader(load: Callable[[np.ndarray], list[dict]], shape: tuple) -> Re
     and converts each image to `shape` and stacks them."""
     size, _, channels = shape
 
-    def read(indices):
+    def read(indices, draws=None):
         examples = load(indices)
         batch = {"image": np.stack([transforms.fit(e["image"], size, channels) for e in examples])}
         if examples and "label" in examples[0]:

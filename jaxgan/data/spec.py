@@ -9,6 +9,8 @@ from typing import NamedTuple
 import ml_collections
 
 CHANNELS = (0, 1, 3)
+CROPS = ("center", "random", "pad")  # How image_folder squares a non-square picture.
+FOLDER_DEFAULTS = {"labels_file": "", "crop": "center"}
 
 
 class DataSpec(NamedTuple):
@@ -20,6 +22,7 @@ class DataSpec(NamedTuple):
     num_examples: int | None
     name: str
     extra: tuple = ()  # ((field name, shape), ...): hashable, so specs compare and cache.
+    class_names: tuple = ()  # Names of the classes 0, 1, ... when the dataset has them.
 
     @property
     def fields(self) -> dict:
@@ -63,6 +66,21 @@ def check_options(cfg: ml_collections.ConfigDict) -> None:
     _check_int(cfg, "image_size", 0)
     _check_int(cfg, "num_threads", 0)
     _check_int(cfg, "prefetch", 0)
+    _check_int(cfg, "translate", 0)
+    if not isinstance(cfg.flip, bool):
+        raise DataError(f"data.flip={cfg.flip!r} is not allowed: use True or False")
+    if cfg.crop not in CROPS:
+        raise DataError(
+            f"data.crop={cfg.crop!r} is not allowed: use one of {', '.join(map(repr, CROPS))}"
+        )
+    if (cfg.flip or cfg.translate) and str(cfg.name).startswith("toy2d"):
+        raise DataError(f"data.flip / data.translate augment images; {cfg.name!r} holds 2-D points")
+    folder_only = [k for k in ("labels_file", "crop") if cfg[k] != FOLDER_DEFAULTS[k]]
+    if folder_only and cfg.name != "image_folder":
+        key = folder_only[0]
+        raise DataError(
+            f"data.{key}={cfg[key]!r} is for data.name='image_folder', not {cfg.name!r}"
+        )
     if isinstance(cfg.channels, bool) or cfg.channels not in CHANNELS:
         raise DataError(
             f"data.channels={cfg.channels!r} is not allowed: use 0 (native), 1 (gray) or 3 (RGB)"

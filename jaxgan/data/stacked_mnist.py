@@ -64,7 +64,7 @@ def reader(cfg: ml_collections.ConfigDict, shape: tuple) -> tuple[int, pipeline.
     digits = read_digits(np.arange(num_digits))
     table = source_rows(cfg.split)
 
-    def read(indices):
+    def read(indices, draws=None):
         batch = stack(digits["image"], digits["label"], table[indices])
         if tuple(shape) != SHAPE:
             batch["image"] = np.stack(

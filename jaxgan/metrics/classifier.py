@@ -88,11 +88,21 @@ def split_config(cfg: ml_collections.ConfigDict, split: str) -> ml_collections.C
     return cfg
 
 
+def own_split(cfg: ml_collections.ConfigDict, which: str) -> ml_collections.ConfigDict:
+    """The classifier's 'train' or 'test' data: for an image folder, which has one split, its
+    'fit' and 'heldout' parts (9/10 and 1/10 of the pictures)."""
+    if cfg.name == "image_folder":
+        which = {"train": "fit", "test": "heldout"}[which]
+    return split_config(cfg, which)
+
+
 def split_batches(cfg: ml_collections.ConfigDict, num: int, batch_size: int, seed: int = 0):
     """Yields the first `num` examples of the data stream of cfg.split in batches of at most
     `batch_size` ({'x', 'label'?} numpy); all distinct while num <= the split's size."""
     batch_size = min(batch_size, num)
-    it = data.make_iterator(split_config(cfg, cfg.split), global_batch_size=batch_size, seed=seed)
+    it = data.make_iterator(
+        split_config(cfg, cfg.split), global_batch_size=batch_size, seed=seed, augmented=False
+    )
     for start in range(0, num, batch_size):
         batch = next(it)
         yield {k: v[: num - start] for k, v in batch.items()}
@@ -113,14 +123,14 @@ def check_dataset(cfg: ml_collections.ConfigDict) -> data.DataSpec:
             f"takes square images of {MIN_SIZE} to {MAX_SIZE} pixels; set data.image_size or use "
             "eval.features='inception'"
         )
-    data.describe(split_config(cfg, "test"))  # The held-out split must exist to score it.
+    data.describe(own_split(cfg, "test"))  # The held-out split must exist to score it.
     return spec
 
 
 def cache_path(cfg: ml_collections.ConfigDict) -> pathlib.Path:
     """<cache>/classifiers/<dataset>-<size>x<channels>-v<VERSION>.npz of the delivered shape."""
     size, _, channels = data.describe(cfg).shape
-    name = f"{cfg.name}-{size}x{channels}-v{VERSION}.npz"
+    name = f"{data.cache_name(cfg)}-{size}x{channels}-v{VERSION}.npz"
     return data.cache_root(cfg) / "classifiers" / name
 
 
@@ -169,7 +179,7 @@ def predict(params, images: np.ndarray, num_classes: int, batch_size: int = EVAL
 
 def test_accuracy(params, cfg: ml_collections.ConfigDict, num_classes: int) -> float:
     """Accuracy on the whole `test` split of cfg's dataset."""
-    test = split_config(cfg, "test")
+    test = own_split(cfg, "test")
     num = data.describe(test).num_examples
     correct = 0
     for batch in split_batches(test, num, EVAL_BATCH):
@@ -186,7 +196,7 @@ def train_classifier(
     Deterministic given (dataset, seed, num_steps): data order comes from jaxgan.data's stream
     of `seed`, initialisation, dropout and augmentation from PRNGKey(seed).
     """
-    spec = check_dataset(split_config(cfg, "train"))
+    spec = check_dataset(own_split(cfg, "train"))
     model = Classifier(spec.num_classes)
     init_key, step_key = jax.random.split(jax.random.PRNGKey(seed))
     params = model.init(init_key, jnp.zeros((1,) + tuple(spec.shape)))["params"]
@@ -208,7 +218,7 @@ def train_classifier(
 
     opt_state = tx.init(params)
     batches = data.make_iterator(
-        split_config(cfg, "train"), global_batch_size=BATCH_SIZE, seed=seed
+        own_split(cfg, "train"), global_batch_size=BATCH_SIZE, seed=seed, augmented=False
     )
     for i in range(num_steps):
         batch = next(batches)
@@ -278,7 +288,7 @@ def load_or_train(cfg: ml_collections.ConfigDict) -> Trained:
     Only the dataset, image size and channels of `cfg` matter (split is ignored: it always
     trains on `train` and scores on `test`).
     """
-    spec = check_dataset(split_config(cfg, "train"))
+    spec = check_dataset(own_split(cfg, "train"))
     path = cache_path(cfg)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
