@@ -15,7 +15,7 @@ from jaxgan import config as config_lib
 from jaxgan import data
 from jaxgan.data import folder_cache, image_folder
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_launch, run_python
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
@@ -324,13 +324,20 @@ def test_two_builders_at_once_decode_every_file_once(mixed, monkeypatch):
     assert results[0].path == results[1].path
 
 
-def test_a_build_killed_halfway_is_redone_on_the_next_run(mixed, tmp_path):
+def test_a_run_killed_while_building_the_cache_recovers(mixed, tmp_path):
+    """launch.py SIGKILLed after 10 decodes leaves an unfinished cache; the same command again
+    deletes it, builds the whole cache and trains."""
     root, facts = mixed
-    cache_dir = tmp_path / "cache"
-    result = run_python(
+    cache_dir, workdir = tmp_path / "cache", tmp_path / "run"
+    args = [
+        "--config=experiments/folder.py:smoke",
+        f"--config.data.path={root}",
+        f"--config.data.cache_dir={cache_dir}",
+        f"--workdir={workdir}",
+    ]
+    killed = run_python(
         textwrap.dedent(f"""
-        import os, signal
-        from jaxgan import data
+        import os, runpy, signal, sys
         from jaxgan.data import folder_cache
         prepare, done = folder_cache._prepare, []
         def dying(path, *args):
@@ -339,17 +346,20 @@ def test_a_build_killed_halfway_is_redone_on_the_next_run(mixed, tmp_path):
                 os.kill(os.getpid(), signal.SIGKILL)
             return prepare(path, *args)
         folder_cache._prepare = dying
-        c = data.default_config()
-        c.name, c.path, c.image_size = "image_folder", {str(root)!r}, 8
-        c.cache_dir = {str(cache_dir)!r}
-        data.describe(c)
+        sys.argv = ["launch.py", *{args!r}]
+        runpy.run_path("launch.py", run_name="__main__")
         """)
     )
-    assert result.returncode == -9
+    assert killed.returncode == -9, killed.stderr[-2000:]
     assert list((cache_dir / "folders").glob("*.partial"))  # Killed mid-build, left unfinished.
-    spec = data.describe(config(root, cache_dir=str(cache_dir)))
-    assert spec.num_examples == facts["files"] - facts["bad"]
+    done = run_launch(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "removing the unfinished folder cache" in done.stderr
     assert not list((cache_dir / "folders").glob("*.partial"))
+    (cache,) = [p for p in (cache_dir / "folders").iterdir() if p.is_dir()]
+    meta = json.loads((cache / "meta.json").read_text())
+    assert len(meta["files"]) == facts["files"] - facts["bad"]
+    assert (workdir / "checkpoints").is_dir()
 
 
 def test_training_on_a_folder_of_mixed_files(mixed, tmp_path):
