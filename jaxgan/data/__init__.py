@@ -259,10 +259,11 @@ def load_images(path, shape: tuple) -> np.ndarray:
         cfg = ml_collections.ConfigDict({"path": str(path)})
         paths, _ = image_folder.list_images(cfg)
         fitted = [
-            transforms.fit(folder_cache.load_pixels(p, channels), size, channels) for p in paths
+            transforms.fit(folder_cache.load_pixels(p, channels, size), size, channels)
+            for p in paths
         ]
     elif path.is_file():
-        fitted = [transforms.fit(folder_cache.load_pixels(path, channels), size, channels)]
+        fitted = [transforms.fit(folder_cache.load_pixels(path, channels, size), size, channels)]
     else:
         raise DataError(f"{str(path)!r} is not an image file, a folder of images or an .npz")
     return transforms.to_unit_range(np.stack(fitted))

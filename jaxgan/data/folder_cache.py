@@ -34,6 +34,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps
 
+from jaxgan.data import transforms
 from jaxgan.data.spec import DataError, cache_lock
 
 VERSION = 1  # Bump when what a cache holds changes.
@@ -62,10 +63,13 @@ class Cache:
         )
 
 
-def load_pixels(path: pathlib.Path, channels: int) -> np.ndarray:
-    """uint8 [H, W, channels] of an image file, EXIF-rotated; raises DataError if unreadable."""
+def load_pixels(path: pathlib.Path, channels: int, draft: int = 0) -> np.ndarray:
+    """uint8 [H, W, channels] of an image file, EXIF-rotated; raises DataError if unreadable.
+    draft > 0: a JPEG decodes at the smallest scale whose sides are at least `draft`."""
     try:
         with Image.open(path) as image:
+            if draft and image.format == "JPEG":
+                image.draft("L" if channels == 1 else "RGB", (draft, draft))
             image = ImageOps.exif_transpose(image)
             return _to_array(image, channels)
     except Exception as e:  # noqa: BLE001 - any decoding failure makes it a bad file.
@@ -90,15 +94,13 @@ def fit(image: np.ndarray, size: int, crop: str) -> np.ndarray:
     height, width, channels = image.shape
     short, long = min(height, width), max(height, width)
     if crop == "center":
-        top, left = (height - short) // 2, (width - short) // 2
-        image = image[top : top + short, left : left + short]
-        return _resize(image, size, size)
+        return transforms.resize(transforms.center_crop(image), size)
     if crop == "pad":
         scale = size / long
         h, w = max(1, round(height * scale)), max(1, round(width * scale))
         out = np.zeros((size, size, channels), np.uint8)
         top, left = (size - h) // 2, (size - w) // 2
-        out[top : top + h, left : left + w] = _resize(image, h, w)
+        out[top : top + h, left : left + w] = transforms.resize(image, h, w)
         return out
     keep = min(long, int(short * MAX_ASPECT))  # 'random': cut an extreme aspect, centred.
     if height > width:
@@ -109,28 +111,15 @@ def fit(image: np.ndarray, size: int, crop: str) -> np.ndarray:
         image = image[:, left : left + keep]
     scale = size / short
     h, w = image.shape[:2]
-    return _resize(image, max(size, round(h * scale)), max(size, round(w * scale)))
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    if image.shape[:2] == (height, width):
-        return image
-    channels = image.shape[2]
-    pil = Image.fromarray(image[..., 0] if channels == 1 else image)
-    out = np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
-    return out.reshape(height, width, channels)
+    return transforms.resize(image, max(size, round(h * scale)), max(size, round(w * scale)))
 
 
 def _prepare(path: pathlib.Path, size: int, channels: int, crop: str):
     """The fitted picture of one file, or the reason it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            if image.format == "JPEG" and crop != "pad":  # Decode at the smallest scale >= size.
-                image.draft("L" if channels == 1 else "RGB", (size, size))
-            image = ImageOps.exif_transpose(image)
-            array = _to_array(image, channels)
-    except Exception as e:  # noqa: BLE001 - any decoding failure makes it a bad file.
-        return f"{type(e).__name__}: {e}"
+    try:  # 'pad' fits the longer side to size: the shorter may need more than a draft gives.
+        array = load_pixels(path, channels, draft=0 if crop == "pad" else size)
+    except DataError as e:
+        return f"{type(e.__cause__).__name__}: {e.__cause__}"
     return fit(array, size, crop)
 
 

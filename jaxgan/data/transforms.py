@@ -18,14 +18,16 @@ def center_crop(image: np.ndarray) -> np.ndarray:
     return image[top : top + side, left : left + side]
 
 
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Square [S, S, C] uint8 -> [size, size, C] with PIL bilinear (antialiased when shrinking)."""
-    if image.shape[0] == size:
+def resize(image: np.ndarray, size: int, width: int | None = None) -> np.ndarray:
+    """[H, W, C] uint8 -> [size, width or size, C] with PIL bilinear (antialiased when
+    shrinking)."""
+    height, width = size, size if width is None else width
+    if image.shape[:2] == (height, width):
         return image
     channels = image.shape[2]
     pil = Image.fromarray(image[..., 0] if channels == 1 else image)
-    out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
-    return out.reshape(size, size, channels)
+    out = np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
+    return out.reshape(height, width, channels)
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
