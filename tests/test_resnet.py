@@ -230,3 +230,12 @@ def test_shapes_the_models_cannot_take_are_refused(role, shape, attention, match
     cfg.attention = attention
     with pytest.raises(ValueError, match=match):
         jaxgan.models.architecture(role, cfg).check(cfg, shape)
+
+
+def test_biggan_with_fewer_latent_dims_than_chunks_stops_at_start_up():
+    config = jaxgan.load_config(str(ROOT / "experiments" / "biggan.py"), "smoke")
+    config.gan.z_dim = 2  # 28x28: two up-blocks and the dense layer need 3 chunks.
+    with pytest.raises(ConfigError, match=r"gan.z_dim=2 is too small .* use gan.z_dim >= 3"):
+        recipes.prepare(config)
+    config.gan.z_dim = 3
+    recipes.prepare(config)

@@ -57,6 +57,12 @@ def pool(x):
     return x.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
 
 
+def latent_chunks(side: int, depth: int) -> int:
+    """How many chunks BigGAN's hierarchical latents split z into: one per G block, one for
+    the dense layer."""
+    return pyramid(side)[1] * depth + 1
+
+
 def _conv(features, size, dtype, use_bias=True):
     return nn.Conv(
         features, (size, size), padding="SAME", use_bias=use_bias, kernel_init=INIT, dtype=dtype
@@ -169,7 +175,7 @@ class ResNetGenerator(nn.Module):
         h = z.astype(self.dtype)
         conds = [None] * (n * self.depth)
         if self.conditioning == "biggan":
-            slots = n * self.depth + 1
+            slots = latent_chunks(self.shape[0], self.depth)
             if z.shape[-1] < slots:
                 raise ValueError(
                     f"conditioning='biggan' splits z into {slots} chunks (one per block and one "

@@ -29,6 +29,7 @@ import numpy as np
 from jaxgan import data, images, models
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
+from jaxgan.models import resnet
 from jaxgan.recipes import adversarial, common
 
 NAME = "gan"
@@ -97,6 +98,15 @@ def check(config, spec) -> None:
             f"model.g.conditioning={g.get('conditioning', 'none')!r} with model.d.conditioning="
             f"{d.get('conditioning', 'none')!r}: condition both G and D on the labels, or neither"
         )
+    g = config.model.g
+    if g.name == "resnet" and g.conditioning == "biggan":
+        slots = resnet.latent_chunks(spec.shape[0], g.depth)
+        if config.gan.z_dim < slots:
+            raise ConfigError(
+                f"gan.z_dim={config.gan.z_dim} is too small for model.g.conditioning='biggan': "
+                f"its hierarchical latents split z into {slots} chunks (one per G block and one "
+                f"for the dense layer) at {spec.shape[0]}x{spec.shape[0]}; use gan.z_dim >= {slots}"
+            )
     d_arch = models.architecture("d", config.model.d)
     if config.gan.pack > 1 and (
         d_arch.takes_labels(config.model.d) or d_arch.classifies(config.model.d)
