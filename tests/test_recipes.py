@@ -24,9 +24,12 @@ def smoke(recipe: str):
     return config_lib.load_config(str(path), "smoke")
 
 
-def test_gan_recipe_reproduces_the_pre_recipe_steps_bit_for_bit():
+def test_gan_recipe_reproduces_the_pre_recipe_steps():
     """tests/data/gan_reference_metrics.json: six steps of five GAN variants recorded with the
-    code before the recipe restructure (float.hex of every metric)."""
+    code before the recipe restructure (float.hex of every metric). Equal to float32 rounding:
+    XLA's fusion choices move the last bits when unrelated code around the step changes (the
+    divergence guard's lax.cond moved them by up to 2e-8); a change in the maths moves them
+    by orders of magnitude more."""
     reference = json.loads((ROOT / "tests" / "data" / "gan_reference_metrics.json").read_text())
     renamed = {"model.d_norm": "model.d.norm"}  # Keys that moved in the restructure.
     for name, run in reference.items():
@@ -44,8 +47,13 @@ def test_gan_recipe_reproduces_the_pre_recipe_steps_bit_for_bit():
         batches = jaxgan.make_iterator(config)
         for i, want in enumerate(run["steps"]):
             state, metrics = step(state, next(batches))
-            got = {k: float(v).hex() for k, v in jax.device_get(metrics).items()}
-            assert got == want, f"{name}, step {i + 1}"
+            got = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            assert sorted(got) == sorted(want), f"{name}, step {i + 1}"
+            for key, value in got.items():
+                expected = float.fromhex(want[key])
+                np.testing.assert_allclose(
+                    value, expected, rtol=1e-5, atol=1e-7, err_msg=f"{name}, step {i + 1}, {key}"
+                )
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

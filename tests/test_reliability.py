@@ -124,10 +124,8 @@ EXIT_CODES = {signal.SIGTERM: train.EXIT_PREEMPTED, signal.SIGINT: train.EXIT_IN
 @pytest.mark.parametrize("signum", sorted(EXIT_CODES), ids=lambda s: s.name)
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_sigterm_or_ctrl_c_checkpoints_and_exits_with_its_code(tmp_path, recipe, signum):
-    process = start_launch(
-        *flags(recipe, num_steps=100_000, checkpoint_every_steps=100_000, log_every_steps=1),
-        f"--workdir={tmp_path}",
-    )
+    settings = dict(num_steps=100_000, checkpoint_every_steps=100_000, log_every_steps=1)
+    process = start_launch(*flags(recipe, **settings), f"--workdir={tmp_path}")
     wait_for(lambda: len(logged_rows(tmp_path)) >= 3, process)
     sent = time.monotonic()
     process.send_signal(signum)
@@ -140,7 +138,7 @@ def test_sigterm_or_ctrl_c_checkpoints_and_exits_with_its_code(tmp_path, recipe,
     assert saved is not None and saved >= 3
     assert stderr.strip().splitlines()[-1].startswith("launch.py: ")
     assert f"checkpoint of step {saved} written" in stderr.strip().splitlines()[-1]
-    state = checkpoint.restore_state(smoke_config(recipe), tmp_path)
+    state = checkpoint.restore_state(smoke_config(recipe, **settings), tmp_path)
     assert int(state.step) == saved
 
 
@@ -318,7 +316,9 @@ def test_the_guard_skips_a_step_whose_optimizer_state_alone_overflows():
     tx = optax.adam(1.0)
     player = state_lib.Player(params=params, variables={}, opt_state=tx.init(params))
     state = state_lib.initial_state(jax.random.PRNGKey(0), {"g": player})
-    overflowed = jax.tree.map(lambda x: x * jnp.inf, player.opt_state)
+    overflowed = jax.tree.map(  # Adam's moments overflow; its step count stays an int.
+        lambda x: x * jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else x, player.opt_state
+    )
     new = state.replace(step=state.step + 1, players={"g": player.replace(opt_state=overflowed)})
     kept, metrics = state_lib.guarded(state, new, {"loss": jnp.float32(0.5)})
     assert float(metrics["finite"]) == 0.0 and int(kept.step) == 1
