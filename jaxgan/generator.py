@@ -126,9 +126,10 @@ def load_generator(workdir, checkpoint="latest") -> Generator:
         state, _ = ckpt.restore(step, abstract, None)
     finally:
         ckpt.close()
+    generators = [name for name in state.players if name.startswith("g")]  # g, or g_ab, g_ba
     kept = state.replace(
-        players={"g": state.players["g"].replace(opt_state=())},
-        ema={k: v for k, v in state.ema.items() if k == "g"},
+        players={k: state.players[k].replace(opt_state=()) for k in generators},
+        ema={k: v for k, v in state.ema.items() if k in generators},
     )
     generate = jax.jit(recipe.make_generate(config, spec))
     return Generator(config, spec, kept, int(step), generate)

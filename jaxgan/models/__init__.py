@@ -10,7 +10,7 @@ DISCRIMINATOR entry next to its flax modules.
 import flax.linen as nn
 import ml_collections
 
-from jaxgan.models import dcgan, keras_dcgan, mlp, patchgan, resnet, unet
+from jaxgan.models import cyclegan, dcgan, keras_dcgan, mlp, patchgan, resnet, unet
 from jaxgan.models import vae as vae_models
 from jaxgan.models.architecture import Architecture, Context
 from jaxgan.models.dcgan import pyramid
@@ -22,6 +22,7 @@ GENERATORS = {
     "unet": unet.GENERATOR,
     "resnet": resnet.GENERATOR,
     "keras_dcgan": keras_dcgan.GENERATOR,
+    "cyclegan_resnet": cyclegan.GENERATOR,
 }
 DISCRIMINATORS = {
     "dcgan": dcgan.DISCRIMINATOR,

@@ -26,6 +26,7 @@ import importlib
 RECIPES = {
     "gan": "jaxgan.recipes.gan",
     "pix2pix": "jaxgan.recipes.pix2pix",
+    "cyclegan": "jaxgan.recipes.cyclegan",
     "vae": "jaxgan.recipes.vae",
 }
 
