@@ -109,11 +109,14 @@ def summarize(results: list[dict]) -> dict:
     return summary
 
 
-def pictures(config: ml_collections.ConfigDict, states, seeds, num: int = 2500) -> list:
-    """One uint8 picture per seed of `num` samples (a scatter over the means for 2-D data)."""
+def pictures(config: ml_collections.ConfigDict, states, seeds, num: int | None = None) -> list:
+    """One uint8 picture per seed of `num` samples: by default a scatter of 2,500 points over
+    the means for 2-D data (the benchmarks' count), an 8 x 8 grid for images."""
     from jaxgan import sampling
 
     recipe, spec = recipes.prepare(config)
+    if num is None:
+        num = 2500 if len(spec.shape) == 1 else 64
     sampler = sampling.make_sampler(config)
     inputs = recipe.sample_inputs(config, spec, num, jax.random.PRNGKey(0))
     out = []
