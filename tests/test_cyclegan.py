@@ -39,8 +39,8 @@ def stepped():
 
 @pytest.mark.parametrize("identity_weight", [0.5, 0.0])
 def test_generator_loss_is_the_papers_formula(stepped, identity_weight):
-    config, m, state, batch = stepped
-    config = config_lib.load_config(str(ROOT / "experiments" / "cyclegan.py"), "smoke")
+    _, m, state, batch = stepped
+    config = smoke()  # A fresh copy: the fixture's config is shared.
     config.cyclegan.identity_weight = identity_weight
     a, b = jnp.asarray(batch["source"]), jnp.asarray(batch["x"])
     params = {name: state.players[name].params for name in ("g_ab", "g_ba")}

@@ -1,4 +1,5 @@
-"""Pieces several recipes share: building G and D from config.model, optimizers, label checks."""
+"""Pieces several recipes share: building G and D from config.model, optimizers, label checks,
+and what the translating recipes (pix2pix, cyclegan) read, run and draw."""
 
 import functools
 import json
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import models
+from jaxgan import data, images, models
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
 
@@ -87,3 +88,54 @@ def _frequencies(data_json: str, num_classes: int) -> tuple:
 def class_frequencies(data_cfg, num_classes: int) -> np.ndarray:
     """Each class's share of the examples of data_cfg's split (read once per process)."""
     return np.asarray(_frequencies(data_cfg.to_json(), num_classes))
+
+
+# ------------------------------------------------------------------------ translating recipes
+
+
+def source_shape(spec) -> tuple:
+    """The shape of one `source` image, what a translating generator reads."""
+    return tuple(spec.fields["source"])
+
+
+def split_data(config, split: str) -> ml_collections.ConfigDict:
+    """config.data reading `split` (a translating recipe's held-out split)."""
+    cfg = ml_collections.ConfigDict(config.data.to_dict())
+    cfg.split = split
+    return cfg
+
+
+def held_out(config, split: str, num: int, fields: dict) -> dict:
+    """The first `num` examples of `split`'s seed-0 stream (the order evaluation's reference
+    statistics use), as {name: the batches' field} for each name -> field of `fields` that the
+    data has."""
+    from jaxgan.metrics import classifier
+
+    cfg = split_data(config, split)
+    num = min(num, data.describe(cfg).num_examples)
+    batches = list(classifier.split_batches(cfg, num, config.eval.batch_size, seed=0))
+    return {
+        name: np.concatenate([b[field] for b in batches])
+        for name, field in fields.items()
+        if field in batches[0]
+    }
+
+
+def translate(module, state, name: str, config, source):
+    """Player `name` (a translating generator) in inference mode on `source`: running BatchNorm
+    statistics, no dropout, EMA weights when configured."""
+    params = state_lib.sampling_params(state, name, config)
+    return module.apply({"params": params, **state.players[name].variables}, source, train=False)
+
+
+def translation_picture(inputs, outputs) -> np.ndarray:
+    """Rows of (source, output, target) triples, or (source, output) pairs without targets
+    ('x' in inputs), gray columns repeated to the others' channels."""
+    columns = [inputs["source"], np.asarray(outputs)]
+    if "x" in inputs:
+        columns.append(inputs["x"])
+    channels = max(c.shape[-1] for c in columns)
+    columns = [np.repeat(c, channels // c.shape[-1], -1) for c in columns]
+    tiles = np.stack(columns, axis=1).reshape((-1,) + columns[1].shape[1:])
+    per_row = len(columns) * max(1, 8 // len(columns))
+    return images.grid(tiles, columns=per_row)

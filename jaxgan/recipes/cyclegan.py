@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import data, images, models
+from jaxgan import data, models
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
 from jaxgan.recipes import adversarial, common, image_pool
@@ -70,10 +70,6 @@ def validate(config) -> None:
         raise ConfigError(f"train.n_critic={config.train.n_critic}: cyclegan trains D once a step")
 
 
-def source_shape(spec) -> tuple:
-    return tuple(spec.fields["source"])
-
-
 def check(config, spec) -> None:
     if "source" not in spec.fields:
         raise ConfigError(
@@ -81,7 +77,7 @@ def check(config, spec) -> None:
             f"dataset {spec.name!r} has fields {sorted(spec.fields)} (try "
             "data.name='digits_unpaired')"
         )
-    shape_a, shape_b = source_shape(spec), tuple(spec.shape)
+    shape_a, shape_b = common.source_shape(spec), tuple(spec.shape)
     if config.cyclegan.identity_weight > 0 and shape_a[-1] != shape_b[-1]:
         raise ConfigError(
             f"cyclegan.identity_weight={config.cyclegan.identity_weight} needs domains with the "
@@ -100,7 +96,7 @@ def check(config, spec) -> None:
 def build(config, spec, groups: int | None = None) -> Models:
     """G_AB makes B's shape, G_BA A's; each D reads its domain's shape."""
     ctx_b = common.context(config, spec, groups)
-    ctx_a = ctx_b._replace(shape=source_shape(spec))
+    ctx_a = ctx_b._replace(shape=common.source_shape(spec))
     return Models(
         g_ab=models.build("g", config.model.g, ctx_b),
         g_ba=models.build("g", config.model.g, ctx_a),
@@ -113,7 +109,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     m = build(config, spec, groups=1)
     rng, *keys = jax.random.split(state_lib.raw_key(rng), 5)
     g_tx, d_tx = common.optimizers(config)
-    a = jnp.zeros((1,) + source_shape(spec), jnp.float32)
+    a = jnp.zeros((1,) + common.source_shape(spec), jnp.float32)
     b = jnp.zeros((1,) + tuple(spec.shape), jnp.float32)
     players = {
         "g_ab": state_lib.init_player(m.g_ab, g_tx, keys[0], a),
@@ -123,7 +119,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     }
     size = config.cyclegan.pool_size
     extras = {
-        "pool_a": image_pool.empty(size, source_shape(spec)),
+        "pool_a": image_pool.empty(size, common.source_shape(spec)),
         "pool_b": image_pool.empty(size, tuple(spec.shape)),
     }
     ema = ("g_ab", "g_ba") if config.train.ema_decay > 0 else ()
@@ -227,31 +223,20 @@ def make_generate(config, spec):
 
     def generate(state, inputs, rng):
         del rng  # Translation is deterministic.
-        params = state_lib.sampling_params(state, "g_ab", config)
-        variables = {"params": params, **state.players["g_ab"].variables}
-        return m.g_ab.apply(variables, inputs["source"], train=False)
+        return common.translate(m.g_ab, state, "g_ab", config, inputs["source"])
 
     return generate
 
 
 def _eval_data(config) -> ml_collections.ConfigDict:
-    cfg = ml_collections.ConfigDict(config.data.to_dict())
-    cfg.split = config.cyclegan.eval_split
-    return cfg
+    return common.split_data(config, config.cyclegan.eval_split)
 
 
 def held_out_sources(config, num: int) -> dict:
-    """The first `num` A images of the held-out split's seed-0 stream, {'source', 'label'?}
-    (A's own labels, when the data has them)."""
-    from jaxgan.metrics import classifier
-
-    cfg = _eval_data(config)
-    num = min(num, data.describe(cfg).num_examples)
-    batches = list(classifier.split_batches(cfg, num, config.eval.batch_size, seed=0))
-    out = {"source": np.concatenate([b["source"] for b in batches])}
-    if "source_label" in batches[0]:
-        out["label"] = np.concatenate([b["source_label"] for b in batches])
-    return out
+    """The first `num` held-out A images, {'source', 'label'?} (A's own labels, when the data
+    has them)."""
+    fields = {"source": "source", "label": "source_label"}
+    return common.held_out(config, config.cyclegan.eval_split, num, fields)
 
 
 def sample_inputs(config, spec, num: int, rng, *, source=None) -> dict:
@@ -259,7 +244,7 @@ def sample_inputs(config, spec, num: int, rng, *, source=None) -> dict:
     del rng
     if source is None:
         return {"source": held_out_sources(config, num)["source"]}
-    return {"source": data.load_images(source, source_shape(spec))[:num]}
+    return {"source": data.load_images(source, common.source_shape(spec))[:num]}
 
 
 def eval_inputs(config, spec, num: int, rng) -> tuple:
@@ -271,8 +256,4 @@ def eval_inputs(config, spec, num: int, rng) -> tuple:
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:
     """Rows of (A image, its translation to B) pairs."""
-    columns = [np.asarray(inputs["source"]), np.asarray(outputs)]
-    channels = max(c.shape[-1] for c in columns)
-    columns = [np.repeat(c, channels // c.shape[-1], -1) for c in columns]
-    tiles = np.stack(columns, axis=1).reshape((-1,) + columns[1].shape[1:])
-    return images.grid(tiles, columns=8)
+    return common.translation_picture(inputs, outputs)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import data, images
+from jaxgan import data
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
 from jaxgan.recipes import adversarial, common
@@ -66,10 +66,6 @@ def check(config, spec) -> None:
     data.describe(_eval_data(config))  # The held-out split must exist.
 
 
-def source_shape(spec) -> tuple:
-    return spec.fields["source"]
-
-
 def build(config, spec, groups: int | None = None) -> Models:
     return Models(*common.build_pair(config, spec, groups))
 
@@ -78,7 +74,7 @@ def init(config, spec, rng) -> state_lib.TrainState:
     m = build(config, spec, groups=1)
     rng, g_rng, d_rng = jax.random.split(state_lib.raw_key(rng), 3)
     g_tx, d_tx = common.optimizers(config)
-    source = jnp.zeros((1,) + source_shape(spec), jnp.float32)
+    source = jnp.zeros((1,) + common.source_shape(spec), jnp.float32)
     pair = jnp.zeros((1,) + spec.shape[:2] + (source.shape[-1] + spec.shape[-1],), jnp.float32)
     g = state_lib.init_player(m.g, g_tx, g_rng, source)
     d = state_lib.init_player(m.d, d_tx, d_rng, pair)
@@ -160,28 +156,18 @@ def make_generate(config, spec):
 
     def generate(state, inputs, rng):
         del rng  # Inference is deterministic.
-        params = state_lib.sampling_params(state, "g", config)
-        variables = {"params": params, **state.players["g"].variables}
-        return m.g.apply(variables, inputs["source"], train=False)
+        return common.translate(m.g, state, "g", config, inputs["source"])
 
     return generate
 
 
 def _eval_data(config) -> ml_collections.ConfigDict:
-    cfg = ml_collections.ConfigDict(config.data.to_dict())
-    cfg.split = config.pix2pix.eval_split
-    return cfg
+    return common.split_data(config, config.pix2pix.eval_split)
 
 
 def held_out_pairs(config, num: int) -> dict:
-    """The first `num` pairs of the held-out split's seed-0 stream (the order evaluation's
-    reference statistics use): {'source', 'x'} float32 in [-1, 1]."""
-    from jaxgan.metrics import classifier
-
-    cfg = _eval_data(config)
-    num = min(num, data.describe(cfg).num_examples)
-    batches = list(classifier.split_batches(cfg, num, config.eval.batch_size, seed=0))
-    return {k: np.concatenate([b[k] for b in batches]) for k in ("source", "x")}
+    """The first `num` held-out pairs: {'source', 'x'} float32 in [-1, 1]."""
+    return common.held_out(config, config.pix2pix.eval_split, num, {"source": "source", "x": "x"})
 
 
 def sample_inputs(config, spec, num: int, rng, *, source=None) -> dict:
@@ -190,7 +176,7 @@ def sample_inputs(config, spec, num: int, rng, *, source=None) -> dict:
     del rng
     if source is None:
         return held_out_pairs(config, num)
-    loaded = data.load_images(source, source_shape(spec))
+    loaded = data.load_images(source, common.source_shape(spec))
     return {"source": loaded[:num]}
 
 
@@ -202,11 +188,4 @@ def eval_inputs(config, spec, num: int, rng) -> tuple:
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:
     """Rows of (source, output, target) triples, or (source, output) pairs without targets."""
-    columns = [inputs["source"], np.asarray(outputs)]
-    if "x" in inputs:
-        columns.append(inputs["x"])
-    channels = max(c.shape[-1] for c in columns)
-    columns = [np.repeat(c, channels // c.shape[-1], -1) for c in columns]
-    tiles = np.stack(columns, axis=1).reshape((-1,) + columns[1].shape[1:])
-    per_row = len(columns) * max(1, 8 // len(columns))
-    return images.grid(tiles, columns=per_row)
+    return common.translation_picture(inputs, outputs)
