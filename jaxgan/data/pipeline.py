@@ -34,7 +34,7 @@ AUGMENT_TAG = 0xA06
 
 # (indices [n], crop draws [n] in [0, 1)) -> {'image': uint8 [n, H, W, C], 'label'?, other uint8
 # image fields ('source')?, other label fields ('source_label')?}. A reader whose pictures are
-# larger than the batch's (image_folder with data.crop='random') places each window by its draw;
+# larger than the batch's (the folders with data.crop='random') places each window by its draw;
 # the others ignore the draws.
 Reader = Callable[[np.ndarray, np.ndarray], dict]
 

@@ -9,8 +9,11 @@ from typing import NamedTuple
 import ml_collections
 
 CHANNELS = (0, 1, 3)
-CROPS = ("center", "random", "pad")  # How image_folder squares a non-square picture.
+CROPS = ("center", "random", "pad")  # How a folder dataset squares a non-square picture.
 FOLDER_DEFAULTS = {"labels_file": "", "crop": "center"}
+FOLDERS = ("image_folder", "paired_folder", "unpaired_folder")  # Data read from data.path.
+# The datasets each folder-only option applies to.
+FOLDER_OPTIONS = {"labels_file": ("image_folder",), "crop": FOLDERS}
 
 
 class DataSpec(NamedTuple):
@@ -75,12 +78,10 @@ def check_options(cfg: ml_collections.ConfigDict) -> None:
         )
     if (cfg.flip or cfg.translate) and str(cfg.name).startswith("toy2d"):
         raise DataError(f"data.flip / data.translate augment images; {cfg.name!r} holds 2-D points")
-    folder_only = [k for k in ("labels_file", "crop") if cfg[k] != FOLDER_DEFAULTS[k]]
-    if folder_only and cfg.name != "image_folder":
-        key = folder_only[0]
-        raise DataError(
-            f"data.{key}={cfg[key]!r} is for data.name='image_folder', not {cfg.name!r}"
-        )
+    for key, names in FOLDER_OPTIONS.items():
+        if cfg[key] != FOLDER_DEFAULTS[key] and cfg.name not in names:
+            allowed = " or ".join(", ".join(map(repr, names)).rsplit(", ", 1))
+            raise DataError(f"data.{key}={cfg[key]!r} is for data.name={allowed}, not {cfg.name!r}")
     if isinstance(cfg.channels, bool) or cfg.channels not in CHANNELS:
         raise DataError(
             f"data.channels={cfg.channels!r} is not allowed: use 0 (native), 1 (gray) or 3 (RGB)"
