@@ -7,6 +7,8 @@
   python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan --mode=evaluate
   python launch.py --config=experiments/pix2pix.py --workdir=/tmp/p2p --mode=sample \
       --source=edges/ --output=/tmp/translated.npz
+  python launch.py --workdir=/tmp/cyclegan --mode=translate --input=my_digits/ \
+      --output=/tmp/translated --direction=ab
 
 It restarts itself once, first thing, with glibc malloc settings that let XLA:CPU reuse each
 step's memory (`jaxgan/malloc_settings.py`; `JAXGAN_MALLOC=system` opts out).
@@ -98,7 +100,8 @@ flags.DEFINE_string(
     "output",
     None,
     "Where a mode writes: sample: an .npz (default samples.npz); interpolate, project, edit, "
-    "plot: a .png (default in the workdir); export: a directory (default <workdir>/export).",
+    "plot: a .png (default in the workdir); export: a directory (default <workdir>/export); "
+    "translate: a folder (default <workdir>/translated).",
 )
 flags.DEFINE_integer("seed", 0, "--mode=sample: latent seed (training's seed is --config.seed).")
 flags.DEFINE_list("labels", None, "Conditional generators: a class or a list of them.")
@@ -118,6 +121,18 @@ flags.DEFINE_string("mask", None, "--mode=project: white pixels of this image ar
 flags.DEFINE_integer("project_steps", 300, "--mode=project: Adam steps.", lower_bound=1)
 flags.DEFINE_string("edit", None, "--mode=edit: FROM:TO classes, e.g. 3:8.")
 flags.DEFINE_bool("onnx", False, "--mode=export: also generator.onnx (the 'onnx' extra).")
+flags.DEFINE_string(
+    "input", None, "--mode=translate: an image, or a folder of them (searched recursively)."
+)
+flags.DEFINE_enum(
+    "direction", "ab", ["ab", "ba"], "--mode=translate: CycleGAN's A -> B (ab) or B -> A (ba)."
+)
+flags.DEFINE_integer(
+    "tile", 512, "--mode=translate: tile side for large images (0 = whole images).", lower_bound=0
+)
+flags.DEFINE_integer(
+    "overlap", 32, "--mode=translate: pixels of context around each tile.", lower_bound=0
+)
 flags.DEFINE_float("strength", 1.5, "--mode=edit: how far along the class direction to go.")
 flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
 flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
@@ -163,8 +178,9 @@ MODE_FLAGS = {
     ),
     "export": ("output", "checkpoint", "onnx"),
     "plot": ("output",),
+    "translate": ("input", "direction", "tile", "overlap", "output", "checkpoint"),
 }
-GENERATOR_MODES = ("interpolate", "project", "edit", "export", "plot")
+GENERATOR_MODES = ("interpolate", "project", "edit", "export", "plot", "translate")
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT):
@@ -275,6 +291,16 @@ def _mode_kwargs(mode: str) -> dict:
         )
     if mode == "export":
         return dict(common, onnx=FLAGS.onnx)
+    if mode == "translate":
+        if not FLAGS.input:
+            _fail("--mode=translate needs --input=PATH, an image or a folder of images")
+        return dict(
+            common,
+            input=FLAGS.input,
+            direction=FLAGS.direction,
+            tile=FLAGS.tile,
+            overlap=FLAGS.overlap,
+        )
     if mode == "seeds":
         return dict(num_seeds=FLAGS.num_seeds)
     if mode == "plot":
@@ -358,6 +384,9 @@ def main(argv):
             f"{k}={v['mean']:.4g}+-{v['stderr']:.2g}" for k, v in result["summary"].items()
         )
         print(f"{len(result['seeds'])} seeds, {result['seconds']:.0f} s: {shown}")
+    elif mode == "translate":
+        where = os.path.commonpath([p.parent for p in result]) if result else "nowhere"
+        print(f"wrote {len(result)} translated images to {where}")
     elif mode in GENERATOR_MODES:
         print("wrote " + ", ".join(str(p) for p in result))
 

@@ -134,6 +134,9 @@ def default_config(
     c.train.max_to_keep = 3
     c.train.max_bad_steps = 5  # Consecutive non-finite steps before the run stops.
     c.train.num_sample_images = 64  # Images in each sample grid (fixed inputs).
+    # A trained workdir whose generators (its players named g*, by name) start this run, with
+    # fresh optimizer states: ESRGAN's GAN stage starts from its L1 model. Read at step 0 only.
+    c.train.init_from = ""
     c.train.profile_steps = ()  # (first, last): a jax.profiler trace of these steps.
 
     c.eval = ml_collections.ConfigDict()
@@ -249,7 +252,8 @@ def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
 
 
 def _suggest(key: str, allowed) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
+    words = [a for a in allowed if isinstance(a, str)]  # Numbers have no near misses.
+    close = difflib.get_close_matches(key, words, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

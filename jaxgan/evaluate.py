@@ -251,13 +251,15 @@ def make_evaluator(config: ml_collections.ConfigDict):
         evaluator.info = {"num_samples": num_samples, "num_modes": len(means)}
         return evaluator
 
-    extractor = features_lib.make_extractor(config, shape)
     metrics = tuple(m for m in dict.fromkeys(e.metrics) if m != "paired")
+    # Paired metrics alone need no feature network (photos have no classifier to train).
+    extractor = features_lib.make_extractor(config, shape) if metrics else None
     digits, by_class = None, tuple(m for m in metrics if m in ("modes", "accuracy"))
     if by_class and extractor.name != "classifier":  # Classes need the dataset's classifier.
         digits = features_lib.make_extractor(config, shape, "classifier")
         metrics = tuple(m for m in metrics if m not in by_class)
-    reference = reference_statistics(config, shape, extractor, reference_data)
+    reference = extractor and reference_statistics(config, shape, extractor, reference_data)
+    crop = recipe.paired_crop(config) if hasattr(recipe, "paired_crop") else 0
 
     def evaluator(state):
         fake, fake_digits, paired_sums = [], [], {}
@@ -266,29 +268,36 @@ def make_evaluator(config: ml_collections.ConfigDict):
         )
         start = 0
         for images in chunks:  # Reduce each chunk to features: no full sample array in memory.
-            fake.append(features_lib.extract(extractor, images, e.batch_size))
+            if extractor is not None:
+                fake.append(features_lib.extract(extractor, images, e.batch_size))
             if digits is not None:
                 fake_digits.append(features_lib.extract(digits, images, e.batch_size))
             if "paired" in e.metrics:
                 part = paired.paired_metrics(
-                    images, targets[start : start + len(images)], batch_size=e.batch_size
+                    images,
+                    targets[start : start + len(images)],
+                    crop=crop,
+                    batch_size=e.batch_size,
                 )
                 for k, v in part.items():
                     paired_sums[k] = paired_sums.get(k, 0.0) + v * len(images)
             start += len(images)
-        results = image_metrics(_joined(fake), reference, metrics, e.prdc_k, labels)
+        results = {}
+        if extractor is not None:
+            results = image_metrics(_joined(fake), reference, metrics, e.prdc_k, labels)
         if digits is not None:
             results.update(image_metrics(_joined(fake_digits), reference, by_class, labels=labels))
         results.update({k: v / start for k, v in paired_sums.items()})
         return results
 
-    evaluator.info = {
-        "features": extractor.key,
-        "num_samples": num_samples,
-        "num_reference": len(reference["features"]),
-        **extractor.info,
-        **(digits.info if digits is not None else {}),
-    }
+    evaluator.info = {"num_samples": num_samples}
+    if extractor is not None:
+        evaluator.info.update(
+            features=extractor.key,
+            num_reference=len(reference["features"]),
+            **extractor.info,
+            **(digits.info if digits is not None else {}),
+        )
     return evaluator
 
 

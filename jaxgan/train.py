@@ -20,6 +20,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from jaxgan import checkpoint, data, evaluate, parallel, recipes, workdirs, writers
+from jaxgan import config as config_lib
 from jaxgan import state as state_lib
 
 EXIT_PREEMPTED = 75  # sysexits EX_TEMPFAIL: "try again later"; batch scripts requeue on it.
@@ -116,6 +117,41 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> state_lib.
         return _train(config, workdir, recipe, spec, mesh, per_device)
 
 
+def warm_start(state: state_lib.TrainState, workdir) -> state_lib.TrainState:
+    """`state` whose players named like the generators of `workdir`'s latest checkpoint take
+    their params and model variables (and EMA weights, the loaded params); optimizer states stay
+    fresh. ConfigError when no player matches or shapes differ."""
+    from jaxgan import generator
+
+    loaded = generator.load_generator(workdir)
+    found = loaded.state
+    shared = [name for name in found.players if name in state.players]
+    if not shared:
+        raise config_lib.ConfigError(
+            f"train.init_from={str(workdir)!r}: its generators {sorted(found.players)} are not "
+            f"players of this run ({sorted(state.players)})"
+        )
+    players, ema = dict(state.players), dict(state.ema)
+    for name in shared:
+        old, new = state.players[name], found.players[name]
+        shapes = lambda tree: jax.tree.map(lambda a: (a.shape, a.dtype), tree)
+        if shapes((old.params, old.variables)) != shapes((new.params, new.variables)):
+            raise config_lib.ConfigError(
+                f"train.init_from={str(workdir)!r}: player {name!r} has other shapes there; "
+                "its model.g must be this run's"
+            )
+        put = lambda mine, theirs: jax.tree.map(
+            lambda a, b: jax.device_put(np.asarray(b), a.sharding), mine, theirs
+        )
+        players[name] = old.replace(
+            params=put(old.params, new.params), variables=put(old.variables, new.variables)
+        )
+        if name in ema:
+            ema[name] = put(ema[name], new.params)
+    logging.info("players %s start from %s (step %d)", ", ".join(shared), workdir, loaded.step)
+    return state.replace(players=players, ema=ema)
+
+
 def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
     shape = tuple(spec.shape)
     enable_compilation_cache(config)
@@ -142,6 +178,8 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
         state = jax.jit(init, out_shardings=parallel.replicated(mesh))(
             jax.random.PRNGKey(config.seed)
         )
+        if t.init_from:
+            state = warm_start(state, t.init_from)
     else:
         ckpt.check_compatible(latest, config)
         ckpt.check_data(latest)

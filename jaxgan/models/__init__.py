@@ -10,7 +10,7 @@ DISCRIMINATOR entry next to its flax modules.
 import flax.linen as nn
 import ml_collections
 
-from jaxgan.models import cyclegan, dcgan, keras_dcgan, mlp, patchgan, resnet, unet
+from jaxgan.models import cyclegan, dcgan, keras_dcgan, mlp, patchgan, resnet, srresnet, unet
 from jaxgan.models import vae as vae_models
 from jaxgan.models.architecture import Architecture, Context
 from jaxgan.models.dcgan import pyramid
@@ -23,6 +23,7 @@ GENERATORS = {
     "resnet": resnet.GENERATOR,
     "keras_dcgan": keras_dcgan.GENERATOR,
     "cyclegan_resnet": cyclegan.GENERATOR,
+    "srresnet": srresnet.GENERATOR,
 }
 DISCRIMINATORS = {
     "dcgan": dcgan.DISCRIMINATOR,

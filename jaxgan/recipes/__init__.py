@@ -18,6 +18,9 @@ A recipe module provides:
                                         feeds generate, and whose images it compares against
     picture(config, spec, inputs, images) -> uint8 picture of a sample grid
 
+and may provide paired_crop(config) -> border pixels that the 'paired' metrics leave out
+(super-resolution: its scale).
+
 The loop, checkpointing, sampling and evaluation call these and never ask which recipe runs.
 """
 
@@ -27,6 +30,8 @@ RECIPES = {
     "gan": "jaxgan.recipes.gan",
     "pix2pix": "jaxgan.recipes.pix2pix",
     "cyclegan": "jaxgan.recipes.cyclegan",
+    "sr": "jaxgan.recipes.sr",
+    "inpaint": "jaxgan.recipes.inpaint",
     "vae": "jaxgan.recipes.vae",
 }
 

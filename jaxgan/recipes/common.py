@@ -3,6 +3,7 @@ and what the translating recipes (pix2pix, cyclegan) read, run and draw."""
 
 import functools
 import json
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -119,6 +120,22 @@ def held_out(config, split: str, num: int, fields: dict) -> dict:
         for name, field in fields.items()
         if field in batches[0]
     }
+
+
+class Translator(NamedTuple):
+    """What --mode=translate needs to run one translating generator on images of any size; a
+    translating recipe's `translator(config, spec, direction)` returns it.
+
+    The network reads [B, H, W, channels] with H and W multiples of `multiple` (its total
+    downsampling) and at least `minimum`, and returns [B, H * scale, W * scale, C_out].
+    """
+
+    module: object  # The flax module, built for any multiple of `multiple`.
+    player: str  # Its name in state.players: 'g', 'g_ab', 'g_ba'.
+    multiple: int = 1  # Input sides must divide by it (2**downsamplings; 1: no striding).
+    scale: int = 1  # Output side / input side (super-resolution: 2 or 4).
+    minimum: int = 1  # The smallest input side it takes (`multiple` if that is larger).
+    channels: int | None = None  # Input channels; None: the data's source images'.
 
 
 def translate(module, state, name: str, config, source):

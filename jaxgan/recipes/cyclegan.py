@@ -228,6 +228,23 @@ def make_generate(config, spec):
     return generate
 
 
+def translator(config, spec, direction: str = "ab") -> common.Translator:
+    """G_AB ('ab': A -> B) or G_BA ('ba': B -> A) for --mode=translate. The ResNet generator
+    takes sides divisible by 2^num_down and at least twice that (see models/cyclegan.py)."""
+    if direction not in ("ab", "ba"):
+        raise ConfigError(f"--direction={direction!r}: use 'ab' (A -> B) or 'ba' (B -> A)")
+    m = build(config, spec, groups=1)
+    multiple = 2**config.model.g.num_down
+    reads = common.source_shape(spec) if direction == "ab" else tuple(spec.shape)
+    return common.Translator(
+        module=m.g_ab if direction == "ab" else m.g_ba,
+        player=f"g_{direction}",
+        multiple=multiple,
+        minimum=2 * multiple,
+        channels=reads[-1],
+    )
+
+
 def _eval_data(config) -> ml_collections.ConfigDict:
     return common.split_data(config, config.cyclegan.eval_split)
 

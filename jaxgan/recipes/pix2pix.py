@@ -20,6 +20,7 @@ import numpy as np
 from jaxgan import data
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
+from jaxgan.models import unet
 from jaxgan.recipes import adversarial, common
 
 NAME = "pix2pix"
@@ -159,6 +160,26 @@ def make_generate(config, spec):
         return common.translate(m.g, state, "g", config, inputs["source"])
 
     return generate
+
+
+def translator(config, spec, direction: str = "ab") -> common.Translator:
+    """G for --mode=translate. Its depth is fixed to the trained one (depth 0 would otherwise
+    follow each input's side), so any multiple of 2^depth works and the weights still fit."""
+    if direction != "ab":
+        raise ConfigError(
+            f"--direction={direction!r}: pix2pix has one generator, source -> target; use 'ab'"
+        )
+    height, width = spec.shape[:2]
+    depth = unet.unet_depth(height, width, config.model.g.depth)
+    fixed = ml_collections.ConfigDict(config.to_dict())
+    fixed.model.g.depth = depth
+    return common.Translator(
+        module=build(fixed, spec, groups=1).g,
+        player="g",
+        multiple=2**depth,
+        minimum=2**depth,
+        channels=common.source_shape(spec)[-1],
+    )
 
 
 def _eval_data(config) -> ml_collections.ConfigDict:

@@ -1,0 +1,56 @@
+"""Inpainting on held-out images: PSNR and L1 in the hole of trained inpaint runs.
+
+Each run fills the evaluation's fixed holes in the first --num held-out images (the holes its
+training evaluation used); prints a markdown table of hole L1 (on [-1, 1]) and hole PSNR (data
+range 1, over every hole pixel of every image) per run, and with --picture draws rows of
+(image with its hole, each run's fill, original).
+
+    python benchmarks/inpaint.py --runs=L1:/tmp/inpaint_l1,GAN:/tmp/inpaint \\
+        --picture=docs/inpaint_digits.png
+"""
+
+import argparse
+import pathlib
+
+import jax
+import numpy as np
+from PIL import Image
+
+from jaxgan import images, load_generator
+from jaxgan.recipes import inpaint
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True, help="LABEL:WORKDIR,... of trained inpaint runs")
+    parser.add_argument("--num", type=int, default=500, help="held-out images to fill")
+    parser.add_argument("--picture", default="", help="write masked / filled / original here")
+    parser.add_argument("--shown", type=int, default=8, help="rows in the picture")
+    args = parser.parse_args()
+    runs = [tuple(item.split(":", 1)) for item in args.runs.split(",")]
+    filled, inputs = {}, None
+    print(f"held-out images with the evaluation's holes ({args.num})")
+    print("| run | steps | hole L1 | hole PSNR (dB) |")
+    print("|---|---|---|---|")
+    for label, workdir in runs:
+        gen = load_generator(workdir)
+        if gen.config.recipe != "inpaint":
+            raise SystemExit(f"{workdir} is a {gen.config.recipe!r} run, not 'inpaint'")
+        inputs = inpaint.held_out_pairs(gen.config, args.num)
+        filled[label] = gen(inputs, jax.random.PRNGKey(0))
+        found = inpaint.hole_metrics(inputs, filled[label])
+        print(f"| {label} | {gen.step} | {found['hole_l1']:.4f} | {found['hole_psnr']:.2f} |")
+    if args.picture:
+        n = args.shown
+        source = inputs["source"][:n]
+        hole = np.clip(source[..., :-1] + (source[..., -1:] + 1) / 2, -1, 1)
+        columns = [hole, *(f[:n] for f in filled.values()), inputs["x"][:n]]
+        tiles = np.stack(columns, axis=1).reshape((-1,) + columns[0].shape[1:])
+        picture = images.grid(tiles, columns=len(columns))
+        pathlib.Path(args.picture).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(args.picture)
+        print(f"columns: hole, {', '.join(filled)}, original -> {args.picture}")
+
+
+if __name__ == "__main__":
+    main()
