@@ -14,7 +14,7 @@ from jaxgan import checkpoint, data, recipes
 from jaxgan import config as config_lib
 from jaxgan.config import ConfigError
 from jaxgan.data import digits_unpaired
-from jaxgan.recipes import cyclegan, image_pool
+from jaxgan.recipes import adversarial, cyclegan, image_pool
 
 from conftest import ROOT, run_launch
 
@@ -64,7 +64,7 @@ def test_generator_loss_is_the_papers_formula(stepped, identity_weight):
         m=m,
         players=state.players,
         keys=(jax.random.key(0), jax.random.key(1)),
-        call=cyclegan._call(state.step, config),
+        call=adversarial.image_call(state.step, config),
         config=config,
     )
     np.testing.assert_allclose(got_a, fake_a, atol=1e-6)

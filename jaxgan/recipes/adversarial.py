@@ -179,6 +179,28 @@ def d_view(images: tuple, rng, step, config) -> tuple:
     return augment.d_view(images, jax.random.fold_in(rng, 0), step, config)
 
 
+def image_call(step, config):
+    """D's train-mode `call` on its view of images alone (no condition: CycleGAN, SR)."""
+
+    def call(d, params, variables, x, cond, rng):
+        del cond
+        (x,) = d_view((x,), rng, step, config)
+        return apply_d(d, params, variables, x, rng)
+
+    return call
+
+
+def pair_call(step, config):
+    """D's train-mode `call` on (cond['source'], image) pairs: both seen alike (the same
+    augmentation), then concatenated along channels (pix2pix, inpainting)."""
+
+    def call(d, params, variables, x, cond, rng):
+        source, x = d_view((cond["source"], x), rng, step, config)
+        return apply_d(d, params, variables, jnp.concatenate([source, x], -1), rng)
+
+    return call
+
+
 def apply_d(d, params, variables, x, rng, **kwargs):
     """D's train-mode call, with the key of its dropout layers (if it has any) from `rng`."""
     return state_lib.apply_train(

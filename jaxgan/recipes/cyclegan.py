@@ -126,17 +126,6 @@ def init(config, spec, rng) -> state_lib.TrainState:
     return state_lib.initial_state(rng, players, ema=ema, extras=extras)
 
 
-def _call(step, config):
-    """D's train-mode call on its view of one domain's images (no condition)."""
-
-    def call(d, params, variables, x, cond, rng):
-        del cond
-        (x,) = adversarial.d_view((x,), rng, step, config)
-        return adversarial.apply_d(d, params, variables, x, rng)
-
-    return call
-
-
 def l1(x, y):
     return jnp.mean(jnp.abs(x - y))
 
@@ -172,7 +161,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     """One CycleGAN step; see the module docstring. Bound by `make_train_step`."""
     a, b = batch["source"], batch["x"]
     players = state.players
-    call = _call(state.step, config)
+    call = adversarial.image_call(state.step, config)
     key = functools.partial(state_lib.step_key, state)
     objective = functools.partial(
         generator_objective,

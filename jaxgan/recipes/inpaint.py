@@ -134,16 +134,6 @@ def fill(source, output):
     return mask * output + (1.0 - mask) * known
 
 
-def _call(step, config):
-    """D on (source, image) pairs, seen alike, concatenated along channels (as pix2pix)."""
-
-    def call(d, params, variables, x, cond, rng):
-        source, x = adversarial.d_view((cond["source"], x), rng, step, config)
-        return adversarial.apply_d(d, params, variables, jnp.concatenate([source, x], -1), rng)
-
-    return call
-
-
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     """One inpainting step; see the module docstring. Bound by `make_train_step`."""
     p = config.inpaint
@@ -153,7 +143,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     source = masked(x, mask)
     cond = {"source": source}
     g, d = state.players["g"], state.players["d"]
-    call = _call(state.step, config)
+    call = adversarial.pair_call(state.step, config)
     dropout = state_lib.step_key(state, DROPOUT_TAG)
     run = lambda params: state_lib.apply_train(
         m.g, params, g.variables, source, rngs={"dropout": dropout}

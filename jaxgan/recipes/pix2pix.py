@@ -82,24 +82,13 @@ def init(config, spec, rng) -> state_lib.TrainState:
     return state_lib.initial_state(rng, {"g": g, "d": d})
 
 
-def _call(step, config):
-    """D on (source, image) pairs at `step`: the two seen alike (the same augmentation of both),
-    then concatenated along channels."""
-
-    def call(d, params, variables, x, cond, rng):
-        source, x = adversarial.d_view((cond["source"], x), rng, step, config)
-        return adversarial.apply_d(d, params, variables, jnp.concatenate([source, x], -1), rng)
-
-    return call
-
-
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     """One pix2pix step; see the module docstring. Bound by `make_train_step`."""
     p = config.pix2pix
     source, target = batch["source"], batch["x"]
     cond = {"source": source}
     g, d = state.players["g"], state.players["d"]
-    call = _call(state.step, config)
+    call = adversarial.pair_call(state.step, config)
     dropout = state_lib.step_key(state, DROPOUT_TAG)
     translate = lambda params: state_lib.apply_train(
         m.g, params, g.variables, source, rngs={"dropout": dropout}

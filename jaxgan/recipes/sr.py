@@ -147,17 +147,6 @@ def bicubic(source, factor: int):
     return jnp.clip(big, -1.0, 1.0)
 
 
-def _call(step, config):
-    """D's train-mode call on its view of high-resolution images (no condition)."""
-
-    def call(d, params, variables, x, cond, rng):
-        del cond
-        (x,) = adversarial.d_view((x,), rng, step, config)
-        return adversarial.apply_d(d, params, variables, x, rng)
-
-    return call
-
-
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config, features=None):
     """One SR step; see the module docstring. Bound by `make_train_step`."""
     p = config.sr
@@ -167,7 +156,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config, features=None):
     upscale = lambda params: state_lib.apply_train(m.g, params, g.variables, source)
     fake, g_vjp, g_vars = jax.vjp(upscale, g.params, has_aux=True)
     players, metrics = {}, {}
-    call = _call(state.step, config)
+    call = adversarial.image_call(state.step, config)
     if m.d is not None:
         players["d"], metrics = adversarial.d_update(
             state.players["d"],
