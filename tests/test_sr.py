@@ -223,3 +223,11 @@ def test_translate_upscales_a_file_of_any_size_and_tiles_exactly(tmp_path):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     with pytest.raises(ConfigError, match="recipe 'sr' has one generator"):
         translate.translator_of(gen, "ba")
+
+
+def test_the_bicubic_skip_makes_an_untrained_generator_start_as_bicubic():
+    model = srresnet.SRResNet(out_channels=3, scale=4, width=4, num_blocks=1)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (1, 6, 5, 3), minval=-1, maxval=1)
+    params = model.init(jax.random.PRNGKey(1), x)
+    zeroed = jax.tree.map(jnp.zeros_like, params)  # The residual branch outputs 0.
+    np.testing.assert_allclose(jnp.clip(model.apply(zeroed, x), -1, 1), sr.bicubic(x, 4), atol=1e-6)

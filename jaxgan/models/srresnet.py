@@ -4,7 +4,10 @@
 A 9x9 convolution to `width` features (activation after it); `num_blocks` blocks; a 3x3
 convolution whose output is added to the first layer's (the long skip); log2(scale) sub-pixel
 upsamplings (3x3 convolution to 4 x width, pixel shuffle, activation); a 9x9 convolution to the
-image's channels, linear (inference clips to [-1, 1]).
+image's channels, linear (inference clips to [-1, 1]). With skip='bicubic' (the default) the
+network learns the residual over the bicubic upscaling of its input (VDSR's global residual,
+Kim et al. 2016): it starts as good as bicubic and a short training only adds detail; with
+'none' it makes the image itself, as SRResNet does.
 
 - block='residual' (SRResNet): conv 3x3, PReLU, conv 3x3, plus the input. Without the paper's
   BatchNorm, as EDSR and ESRGAN found BatchNorm hurts SR (artifacts, worse PSNR), and so that
@@ -18,11 +21,13 @@ image's channels, linear (inference clips to [-1, 1]).
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxgan.models.architecture import Architecture, keys
 
 BLOCKS = ("residual", "rrdb")
+SKIPS = ("bicubic", "none")
 SCALES = (2, 4, 8)
 RESIDUAL_SCALE = 0.2  # ESRGAN's beta.
 
@@ -70,6 +75,7 @@ class SRResNet(nn.Module):
     num_blocks: int = 16
     block: str = "residual"
     growth: int = 32
+    skip: str = "bicubic"
     dtype: jnp.dtype = jnp.float32
 
     def _act(self, h):
@@ -97,12 +103,16 @@ class SRResNet(nn.Module):
         for _ in range(int(math.log2(self.scale))):
             h = nn.Conv(4 * self.width, (3, 3), dtype=self.dtype)(h)
             h = self._act(pixel_shuffle(h))
-        out = nn.Conv(self.out_channels, (9, 9), dtype=self.dtype)(h)
-        return out.astype(jnp.float32)
+        out = nn.Conv(self.out_channels, (9, 9), dtype=self.dtype)(h).astype(jnp.float32)
+        if self.skip == "bicubic":
+            n, height, width, channels = source.shape
+            big = (n, height * self.scale, width * self.scale, channels)
+            out = out + jax.image.resize(source.astype(jnp.float32), big, "bicubic")
+        return out
 
 
 GENERATOR = Architecture(
-    defaults=keys(scale=4, width=64, num_blocks=16, block="residual", growth=32),
+    defaults=keys(scale=4, width=64, num_blocks=16, block="residual", growth=32, skip="bicubic"),
     build=lambda cfg, ctx: SRResNet(
         out_channels=ctx.shape[-1],
         scale=cfg.scale,
@@ -110,10 +120,11 @@ GENERATOR = Architecture(
         num_blocks=cfg.num_blocks,
         block=cfg.block,
         growth=cfg.growth,
+        skip=cfg.skip,
         dtype=ctx.dtype,
     ),
     smoke={"width": 4, "num_blocks": 1, "growth": 4},
     check=lambda cfg, shape: check_scale(cfg.scale, shape),
-    choices={"block": BLOCKS, "scale": SCALES},
+    choices={"block": BLOCKS, "scale": SCALES, "skip": SKIPS},
     minimum={"width": 1, "num_blocks": 0, "growth": 1},
 )
