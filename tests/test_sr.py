@@ -135,8 +135,8 @@ def test_bad_scales_and_photo_sizes_are_one_line_errors():
     with pytest.raises(data.DataError, match="image_size=400 is larger than the smallest"):
         recipes.prepare(config)
     config = smoke()
-    config.sr.pixel_weight = config.sr.adv_weight = 0.0
-    with pytest.raises(ConfigError, match="both 0"):
+    config.sr.pixel_weight = config.sr.adv_weight = config.sr.perceptual_weight = 0.0
+    with pytest.raises(ConfigError, match="are all 0: G learns nothing"):
         config_lib.validate(config)
 
 
