@@ -2,6 +2,7 @@
 generator's sub-pixel shuffle, the L1 and adversarial recipes, and the warm start of ESRGAN's
 second stage."""
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -226,8 +227,13 @@ def test_translate_upscales_a_file_of_any_size_and_tiles_exactly(tmp_path):
 
 
 def test_the_bicubic_skip_makes_an_untrained_generator_start_as_bicubic():
+    """A fresh G over bicubic is bicubic exactly (its last layer starts at 0) and its PReLUs
+    start at slope 0.25, so no unit starts silenced (a trained G once kept a dead last layer)."""
     model = srresnet.SRResNet(out_channels=3, scale=4, width=4, num_blocks=1)
     x = jax.random.uniform(jax.random.PRNGKey(0), (1, 6, 5, 3), minval=-1, maxval=1)
     params = model.init(jax.random.PRNGKey(1), x)
-    zeroed = jax.tree.map(jnp.zeros_like, params)  # The residual branch outputs 0.
-    np.testing.assert_allclose(jnp.clip(model.apply(zeroed, x), -1, 1), sr.bicubic(x, 4), atol=1e-6)
+    np.testing.assert_allclose(jnp.clip(model.apply(params, x), -1, 1), sr.bicubic(x, 4), atol=1e-6)
+    slopes = [v for k, v in flax.traverse_util.flatten_dict(params).items() if "PReLU" in k[-2]]
+    assert slopes and all(float(v) == 0.25 for v in slopes)
+    plain = srresnet.SRResNet(out_channels=3, scale=4, width=4, num_blocks=1, skip="none")
+    assert np.abs(plain.apply(plain.init(jax.random.PRNGKey(1), x), x)).max() > 0.01

@@ -30,6 +30,7 @@ BLOCKS = ("residual", "rrdb")
 SKIPS = ("bicubic", "none")
 SCALES = (2, 4, 8)
 RESIDUAL_SCALE = 0.2  # ESRGAN's beta.
+PRELU_SLOPE = 0.25  # He et al. 2015's (and PyTorch's) initial PReLU slope, as SRResNet's.
 
 
 def pixel_shuffle(x, factor: int = 2):
@@ -79,11 +80,17 @@ class SRResNet(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     def _act(self, h):
-        return nn.PReLU()(h) if self.block == "residual" else nn.leaky_relu(h, 0.2)
+        return (
+            nn.PReLU(negative_slope_init=PRELU_SLOPE)(h)
+            if self.block == "residual"
+            else nn.leaky_relu(h, 0.2)
+        )
 
     def _block(self, h):
         if self.block == "residual":
-            r = nn.PReLU()(nn.Conv(self.width, (3, 3), dtype=self.dtype)(h))
+            r = nn.PReLU(negative_slope_init=PRELU_SLOPE)(
+                nn.Conv(self.width, (3, 3), dtype=self.dtype)(h)
+            )
             return h + nn.Conv(self.width, (3, 3), dtype=self.dtype)(r)
         r = h
         for _ in range(3):
@@ -103,7 +110,13 @@ class SRResNet(nn.Module):
         for _ in range(int(math.log2(self.scale))):
             h = nn.Conv(4 * self.width, (3, 3), dtype=self.dtype)(h)
             h = self._act(pixel_shuffle(h))
-        out = nn.Conv(self.out_channels, (9, 9), dtype=self.dtype)(h).astype(jnp.float32)
+        # Over bicubic, the last layer starts at zero: G starts as bicubic, not as bicubic plus
+        # noise that the first steps would remove by silencing the layer below for good.
+        last_init = (
+            nn.initializers.zeros if self.skip == "bicubic" else nn.initializers.lecun_normal()
+        )
+        out = nn.Conv(self.out_channels, (9, 9), kernel_init=last_init, dtype=self.dtype)(h)
+        out = out.astype(jnp.float32)
         if self.skip == "bicubic":
             n, height, width, channels = source.shape
             big = (n, height * self.scale, width * self.scale, channels)

@@ -67,7 +67,9 @@ def validate(config) -> None:
         if p[key] < 0:
             raise ConfigError(f"sr.{key}={p[key]!r} is out of range: it must be >= 0")
     if p.pixel_weight == 0 and p.adv_weight == 0 and p.perceptual_weight == 0:
-        raise ConfigError("sr.pixel_weight, adv_weight and perceptual_weight are all 0: G learns nothing")
+        raise ConfigError(
+            "sr.pixel_weight, adv_weight and perceptual_weight are all 0: G learns nothing"
+        )
     if config.train.n_critic != 1:
         raise ConfigError(f"train.n_critic={config.train.n_critic}: sr trains D once a step")
 
