@@ -4,8 +4,10 @@ Each held-out photo of data.name='photos' (chelsea, coffee, flower), cropped to 
 the scale, is downscaled as training downscales (bicubic, antialiased, 8-bit) and upscaled back
 by bicubic interpolation and by each workdir's generator, whole (no tiles). PSNR and SSIM on
 the luma channel with `scale` pixels of border cropped (jaxgan.metrics.paired), per photo and
-their mean; a markdown table on stdout and, with --picture, one crop of each photo side by side
-(low resolution, bicubic, each model, original).
+their mean, and a sharpness figure: the energy of the luma's gradient relative to the
+original's (1: as much fine detail as the photo; blur lowers it, invented texture raises it);
+a markdown table on stdout and, with --picture, one crop of each photo side by side (low
+resolution, bicubic, each model, original).
 
     python benchmarks/sr_photos.py --runs=L1:/tmp/sr_l1,ESRGAN-style:/tmp/sr_gan \\
         --picture=docs/sr_photos.png
@@ -17,6 +19,7 @@ import pathlib
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from jaxgan import images, load_generator, translate
 from jaxgan.data import photos
@@ -29,6 +32,13 @@ SHOWN = 96
 
 def window(image, top: int, left: int, side: int):
     return image[top : top + side, left : left + side]
+
+
+def detail(image, crop: int) -> float:
+    """Mean squared gradient (Sobel) of the luma (ITU-R BT.601) inside the border."""
+    y = paired.to_luma(jnp.asarray((image[None] + 1) / 2))[0, crop:-crop, crop:-crop, 0]
+    y = np.asarray(y, np.float64)
+    return float(np.mean(ndimage.sobel(y, 0) ** 2 + ndimage.sobel(y, 1) ** 2))
 
 
 def held_out(scale: int) -> dict:
@@ -71,19 +81,21 @@ def main():
         outs = {label: up(lr) for label, up in methods.items()}
         for label, out in outs.items():
             table[label][name] = paired.paired_metrics(out[None], x[None], crop=scale)
+            table[label][name]["detail"] = detail(out, scale) / detail(x, scale)
         top, left = CROPS[name]
         small = window(lr, top // scale, left // scale, SHOWN // scale)
         shown = [window(im, top, left, SHOWN) for im in (*outs.values(), x)]
         rows.append([small.repeat(scale, 0).repeat(scale, 1), *shown])
     names = list(photos.SPLITS["test"])
     print(f"x{scale} on whole held-out photos; PSNR (dB) / SSIM, Y channel, {scale}-px border")
-    print("| method | " + " | ".join(names) + " | mean PSNR | mean SSIM |")
-    print("|---" * (len(names) + 3) + "|")
+    print("| method | " + " | ".join(names) + " | mean PSNR | mean SSIM | detail |")
+    print("|---" * (len(names) + 4) + "|")
     for label, per in table.items():
         cells = [f"{per[n]['psnr']:.2f} / {per[n]['ssim']:.4f}" for n in names]
         psnr = np.mean([per[n]["psnr"] for n in names])
         ssim = np.mean([per[n]["ssim"] for n in names])
-        print(f"| {label} | " + " | ".join(cells) + f" | {psnr:.2f} | {ssim:.4f} |")
+        sharp = np.mean([per[n]["detail"] for n in names])
+        print(f"| {label} | " + " | ".join(cells) + f" | {psnr:.2f} | {ssim:.4f} | {sharp:.2f} |")
     if args.picture:
         tiles = np.stack([t for row in rows for t in row])
         picture = images.grid(tiles, columns=len(rows[0]))

@@ -5,9 +5,9 @@ ESRGAN's two stages (Wang et al. 2018): first the PSNR-oriented L1 model
 (experiments/sr_photos.py), then this run, which starts its generator from that model's
 weights (train.init_from) and adds the relativistic average adversarial loss (RaGAN) with a
 PatchGAN discriminator. ESRGAN's generator loss is 1 x VGG features + 5e-3 x adversarial +
-1e-2 x L1; no pretrained photo network ships offline, so here it is L1 + 0.1 x adversarial
-(the weight chosen in docs/translation.md): the outputs trade PSNR for sharper texture, as
-SRGAN's and ESRGAN's do. Adam 1e-4 (ESRGAN's GAN stage), linear decay over the second half.
+1e-2 x L1; no pretrained photo network ships offline, so here it is L1 + 0.1 x adversarial:
+the outputs trade PSNR for sharper texture, as SRGAN's and ESRGAN's do (docs/translation.md).
+Adam 1e-4 (ESRGAN's GAN stage), linear decay over the second half.
 
   python launch.py --config=experiments/sr_photos.py --workdir=/tmp/sr_l1
   python launch.py --config=experiments/sr_photos_gan.py --workdir=/tmp/sr_gan \\
