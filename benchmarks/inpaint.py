@@ -42,13 +42,13 @@ def main():
     args = parser.parse_args()
     runs = [tuple(item.split(":", 1)) for item in args.runs.split(",")]
     filled, inputs = {}, None
-    print(f"held-out images with the evaluation's holes ({args.num})")
-    print("| run | steps | hole L1 | hole PSNR (dB) |")
-    print("|---|---|---|---|")
     for label, workdir in runs:
         gen = load_generator(workdir)
         if inputs is None:
             inputs = inpaint.held_out_pairs(gen.config, args.num)
+            print(f"{len(inputs['x'])} held-out images with the evaluation's holes")
+            print("| run | steps | hole L1 | hole PSNR (dB) |")
+            print("|---|---|---|---|")
             found = inpaint.hole_metrics(inputs, mean_fill(inputs))
             print(f"| mean known colour | | {found['hole_l1']:.4f} | {found['hole_psnr']:.2f} |")
         if gen.config.recipe != "inpaint":

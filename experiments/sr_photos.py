@@ -7,7 +7,7 @@ BatchNorm, scaled to this machine: width 32, 8 residual blocks (the paper: 64 an
 G learns the residual over bicubic upscaling (model.g.skip='bicubic'). Adam 1e-3, five times
 ESRGAN's PSNR-stage rate for a budget of 5,000 steps instead of its million, constant for half
 the steps, then decaying linearly to 0.
-Evaluation upscales the held-out photos' 60 crops of 64x64 and reports PSNR and SSIM on the luma
+Evaluation upscales the held-out photos' 142 crops of 64x64 and reports PSNR and SSIM on the luma
 channel with a 4-pixel border cropped; benchmarks/sr_photos.py evaluates whole photos.
 The adversarial (ESRGAN-style) run is experiments/sr_photos_gan.py.
 
@@ -40,7 +40,7 @@ def get_config(arg: str | None = None):
     c.train.checkpoint_every_steps = 500
     c.train.num_sample_images = 8
     c.eval.every_steps = 500
-    c.eval.num_samples = 500  # All held-out crops (60 at 64x64).
+    c.eval.num_samples = 500  # All held-out crops (142 at 64x64).
     c.eval.metrics = ("paired",)
     c.eval.primary = "psnr"
     return experiment_arg(c, arg)
