@@ -1,4 +1,9 @@
-"""Train-step throughput of DCGAN-28, DCGAN-64 and the MLP GAN against this machine's matmul peak.
+"""Train-step throughput of each recipe's model against this machine's matmul peak.
+
+Models: DCGAN-28, DCGAN-64 and the MLP GAN; pix2pix (experiments/pix2pix.py, 32x32 U-Net and
+PatchGAN), CycleGAN (experiments/cyclegan.py: two generators, two Ds), SR (experiments/
+sr_photos.py, x4 from 64x64 crops) and inpainting (experiments/inpaint_digits.py), each at
+--batch.
 
 For each model, in its own subprocess (so peak RSS is its own): trace and compile time, the median
 step time over timed windows after warm-up, images/s, peak RSS, the step's FLOPs and the fraction
@@ -10,10 +15,12 @@ instead of reusing what the last step freed). Prints one line per model ending i
 FLOPs follow the usual convention: 3x the forward FLOPs of one G pass and three D passes per image
 (D on real and fake for D's update, D on fake for G's), counted from the forward jaxpr of the models
 (2 * MACs of every convolution and matrix product; a transposed convolution counts its nonzero
-taps). XLA's own cost analysis of the compiled step is printed beside it as a cross-check: it
+taps). For the translating recipes, whose steps have no single forward pass to multiply, the
+FLOPs are counted the same way over the whole step's jaxpr (forward and backward passes as
+traced). XLA's own cost analysis of the compiled step is printed beside it as a cross-check: it
 counts the work XLA actually schedules, which differs from the convention's 3x.
 
-    python benchmarks/throughput.py [--models dcgan28,dcgan64,mlp] [--batch 64] [--json out.json]
+    python benchmarks/throughput.py [--models dcgan28,sr,...] [--batch 64] [--json out.json]
 
 `--baseline DIR` times another checkout of jaxgan (e.g. `git worktree add /tmp/base <commit>`)
 in the same run: its worker and ours alternate for `--rounds` rounds per model, and each model's
@@ -34,14 +41,21 @@ import numpy as np
 from jaxgan import malloc_settings, xla_defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ("dcgan28", "dcgan64", "mlp")
+GAN_MODELS = ("dcgan28", "dcgan64", "mlp")
+EXPERIMENTS = {  # The translating recipes' models: their experiments as they train.
+    "pix2pix": "pix2pix",
+    "cyclegan": "cyclegan",
+    "sr": "sr_photos",
+    "inpaint": "inpaint_digits",
+}
+MODELS = GAN_MODELS + tuple(EXPERIMENTS)
 
 
 def model_config(name: str, batch: int):
     """The benchmarked configs: DCGAN-28 and -64 as in the performance issue, the seed's MLP GAN."""
     from jaxgan import config as config_lib
 
-    experiment = "gan_mlp" if name == "mlp" else "dcgan"
+    experiment = EXPERIMENTS.get(name, "gan_mlp" if name == "mlp" else "dcgan")
     c = config_lib.load_config(os.path.join(ROOT, "experiments", f"{experiment}.py"))
     c.train.batch_size = batch
     if name == "dcgan28":  # G: z=64 -> 7x7x128 -> convT 64 -> convT 1; D: conv 64 -> conv 128 -> 1.
@@ -90,11 +104,16 @@ def time_step(config, seconds: float) -> dict:
 
     batch = config.train.batch_size
     _, spec = recipes.prepare(config)
-    shape = tuple(spec.shape)
     state = jaxgan.create_train_state(config, jax.random.PRNGKey(0))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (batch,) + shape, minval=-1, maxval=1)
-    batch_data = {"x": x, "label": jnp.zeros((batch,), jnp.int32)}
-    step = jax.jit(jaxgan.make_train_step(config), donate_argnums=0)
+    batch_data = {  # Random images in every image field, class 0 in every label field.
+        name: jax.random.uniform(jax.random.PRNGKey(i), (batch,) + shape, minval=-1, maxval=1)
+        if shape
+        else jnp.zeros((batch,), jnp.int32)
+        for i, (name, shape) in enumerate(spec.fields.items())
+    }
+    x = batch_data["x"]
+    train_step = jaxgan.make_train_step(config)
+    step = jax.jit(train_step, donate_argnums=0)
 
     began = time.perf_counter()
     lowered = step.lower(state, batch_data)
@@ -104,13 +123,16 @@ def time_step(config, seconds: float) -> dict:
     compile_s = time.perf_counter() - began
     xla_flops = float((compiled.cost_analysis() or {}).get("flops", float("nan")))
 
-    g, d = common.build_pair(config, spec)
-    z = jnp.zeros((1, config.gan.z_dim))
-    g_vars = {"params": state.players["g"].params, **state.players["g"].variables}
-    d_vars = {"params": state.players["d"].params, **state.players["d"].variables}
-    g_fwd = count_flops(lambda v, z: g.apply(v, z, train=False), g_vars, z)
-    d_fwd = count_flops(lambda v, x: d.apply(v, x, train=False), d_vars, x[:1])
-    flops_per_image = 3.0 * (g_fwd + 3.0 * d_fwd)
+    if config.recipe == "gan":
+        g, d = common.build_pair(config, spec)
+        z = jnp.zeros((1, config.gan.z_dim))
+        g_vars = {"params": state.players["g"].params, **state.players["g"].variables}
+        d_vars = {"params": state.players["d"].params, **state.players["d"].variables}
+        g_fwd = count_flops(lambda v, z: g.apply(v, z, train=False), g_vars, z)
+        d_fwd = count_flops(lambda v, x: d.apply(v, x, train=False), d_vars, x[:1])
+        flops_per_image = 3.0 * (g_fwd + 3.0 * d_fwd)
+    else:
+        flops_per_image = count_flops(train_step, state, batch_data) / batch
 
     for _ in range(3):
         state, metrics = compiled(state, batch_data)
