@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from jaxgan import data, evaluate, images, load_generator
+from jaxgan import evaluate, images, load_generator
 from jaxgan.metrics import classifier
 from jaxgan.metrics import features as features_lib
 from jaxgan.recipes import common, cyclegan
@@ -41,8 +41,8 @@ def main():
     for (_, workdir), gen in zip(runs, gens.values(), strict=True):
         if gen.config.recipe != "cyclegan" or gen.config.data.name != "digits_unpaired":
             raise SystemExit(f"{workdir} is not a cyclegan run on digits_unpaired")
-    config = next(iter(gens.values())).config
-    shape = tuple(data.describe(config.data).shape)
+    first = next(iter(gens.values()))
+    config, shape = first.config, tuple(first.spec.shape)
     extractor = features_lib.make_extractor(config, shape, "classifier")
     held_out = common.split_data(config, config.cyclegan.eval_split)
     reference = evaluate.reference_statistics(config, shape, extractor, held_out)

@@ -41,19 +41,18 @@ def main():
     )
     args = parser.parse_args()
     runs = [tuple(item.split(":", 1)) for item in args.runs.split(",")]
-    filled, inputs = {}, None
+    filled = {}
     for label, workdir in runs:
         gen = load_generator(workdir)
-        if inputs is None:
-            inputs = inpaint.held_out_pairs(gen.config, args.num)
+        if gen.config.recipe != "inpaint":
+            raise SystemExit(f"{workdir} is a {gen.config.recipe!r} run, not 'inpaint'")
+        inputs = inpaint.held_out_pairs(gen.config, args.num)
+        if not filled:  # The first run: the header, and the baseline on the same images.
             print(f"{len(inputs['x'])} held-out images with the evaluation's holes")
             print("| run | steps | hole L1 | hole PSNR (dB) |")
             print("|---|---|---|---|")
             found = inpaint.hole_metrics(inputs, mean_fill(inputs))
             print(f"| mean known colour | | {found['hole_l1']:.4f} | {found['hole_psnr']:.2f} |")
-        if gen.config.recipe != "inpaint":
-            raise SystemExit(f"{workdir} is a {gen.config.recipe!r} run, not 'inpaint'")
-        inputs = inpaint.held_out_pairs(gen.config, args.num)
         filled[label] = gen(inputs, jax.random.PRNGKey(0))
         found = inpaint.hole_metrics(inputs, filled[label])
         print(f"| {label} | {gen.step} | {found['hole_l1']:.4f} | {found['hole_psnr']:.2f} |")

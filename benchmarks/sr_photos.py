@@ -79,9 +79,10 @@ def main():
     for name, x in held_out(scale).items():
         lr = np.asarray(sr.downscale(jnp.asarray(x[None]), scale))[0]
         outs = {label: up(lr) for label, up in methods.items()}
+        original = detail(x, scale)
         for label, out in outs.items():
             table[label][name] = paired.paired_metrics(out[None], x[None], crop=scale)
-            table[label][name]["detail"] = detail(out, scale) / detail(x, scale)
+            table[label][name]["detail"] = detail(out, scale) / original
         top, left = CROPS[name]
         small = window(lr, top // scale, left // scale, SHOWN // scale)
         shown = [window(im, top, left, SHOWN) for im in (*outs.values(), x)]

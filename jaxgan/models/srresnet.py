@@ -88,9 +88,7 @@ class SRResNet(nn.Module):
 
     def _block(self, h):
         if self.block == "residual":
-            r = nn.PReLU(negative_slope_init=PRELU_SLOPE)(
-                nn.Conv(self.width, (3, 3), dtype=self.dtype)(h)
-            )
+            r = self._act(nn.Conv(self.width, (3, 3), dtype=self.dtype)(h))
             return h + nn.Conv(self.width, (3, 3), dtype=self.dtype)(r)
         r = h
         for _ in range(3):
