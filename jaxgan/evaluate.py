@@ -187,6 +187,12 @@ def _check_metrics(config: ml_collections.ConfigDict, shape: tuple) -> None:
             f"eval.metrics includes 'modes', which needs toy 2-D data or {features_lib.STACKED} "
             f"(data.name={config.data.name!r})"
         )
+    if "accuracy" in metrics and config.data.clusters:
+        raise config_lib.ConfigError(
+            f"eval.metrics includes 'accuracy', the share of samples in the requested class; with "
+            f"data.clusters={config.data.clusters} the labels are k-means clusters, not the "
+            "classifier's classes: leave 'accuracy' out"
+        )
     if not toy and primary == "high_quality":
         raise config_lib.ConfigError(
             "eval.primary='high_quality' exists for toy 2-D data only: use 'modes' or 'reverse_kl'"

@@ -78,7 +78,7 @@ def test_default_config_has_the_contract_keys():
     assert set(c.keys()) == {
         "name", "split", "image_size", "channels", "cache_dir", "tfds_data_dir", "path",
         "num_modes", "toy_std", "toy_radius", "num_threads", "prefetch", "crop", "labels_file",
-        "flip", "translate",
+        "flip", "translate", "clusters",
     }  # fmt: skip
     assert (c.name, c.split, c.image_size, c.channels) == ("embedded_mnist", "train", 0, 0)
     assert isinstance(c.toy_std, float) and isinstance(c.toy_radius, float)

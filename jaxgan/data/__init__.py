@@ -22,7 +22,8 @@ that ship in scikit-image's, scikit-learn's and matplotlib's wheels; whole photo
 image_folder (data.path; decoded once into a cache, folder_cache.py), paired_folder and
 unpaired_folder (data.path in pix2pix's and CycleGAN's folder layouts, A as `source` and B as
 `x`; translation_folders.py), or any TFDS catalog name prepared as array_record (mnist,
-fashion_mnist, cifar10, celeb_a, ...).
+fashion_mnist, cifar10, celeb_a, ...). With data.clusters=K, any image dataset's 'label' is
+each image's k-means cluster instead (clusters.py): labelled or not, it has K classes.
 """
 
 import difflib
@@ -32,7 +33,7 @@ import importlib
 import ml_collections
 import numpy as np
 
-from jaxgan.data import pipeline, toy2d
+from jaxgan.data import clusters, pipeline, toy2d
 from jaxgan.data.spec import FOLDERS, DataError, DataSpec, cache_lock, cache_root, check_options
 
 __all__ = [
@@ -82,6 +83,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.path = ""  # image_folder, paired_folder, unpaired_folder: the folder of pictures.
     c.crop = "center"  # Folders: a non-square picture's square: center, random or pad.
     c.labels_file = ""  # image_folder: .json/.csv of relative path -> class name.
+    c.clusters = 0  # K >= 2: labels are the images' k-means clusters (clusters.py); 0 = own.
     c.flip = False  # Augment: mirror each training image left-right with probability 1/2.
     c.translate = 0  # Augment: shift by up to this many pixels (reflect-pad, random crop).
     c.num_modes = 0  # Toy 2-D: number of Gaussians; 0 = standard (ring 8, grid 25).
@@ -117,13 +119,18 @@ def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
     """Shape of one example as delivered, class count and size; reads no data."""
     check_options(cfg)
     if cfg.name in DATASETS:
-        return _module(cfg.name).describe(cfg)
-    from jaxgan.data import catalog
+        spec = _module(cfg.name).describe(cfg)
+    else:
+        from jaxgan.data import catalog
 
-    builder = catalog.builder(cfg) if isinstance(cfg.name, str) and cfg.name else None
-    if builder is None:
-        raise _unknown_name(cfg.name)
-    return catalog.describe(cfg, builder)
+        builder = catalog.builder(cfg) if isinstance(cfg.name, str) and cfg.name else None
+        if builder is None:
+            raise _unknown_name(cfg.name)
+        spec = catalog.describe(cfg, builder)
+    if not cfg.clusters:
+        return spec
+    clusters.check(cfg, spec.num_examples)
+    return spec._replace(num_classes=cfg.clusters, class_names=())
 
 
 def class_indices(cfg: ml_collections.ConfigDict, values) -> list[int]:
@@ -211,6 +218,8 @@ def make_iterator(
             from jaxgan.data import catalog
 
             num_examples, read = catalog.reader(cfg, spec.shape)
+        if cfg.clusters:
+            read = _with_cluster_labels(cfg, read, num_examples, spec.shape)
         steps = pipeline.image_batches(
             read,
             num_examples,
@@ -221,6 +230,12 @@ def make_iterator(
             **layout,
         )
     return pipeline.to_iterator(steps, cfg, start_step)
+
+
+def _with_cluster_labels(cfg, read, num_examples: int, shape: tuple) -> pipeline.Reader:
+    """`read` whose 'label' is each example's k-means cluster (data.clusters)."""
+    found = clusters.labels(cfg, read, num_examples, shape, cache_name(cfg))
+    return lambda indices, draws=None: {**read(indices, draws), "label": found[indices]}
 
 
 def iterator_position(iterator) -> int | None:

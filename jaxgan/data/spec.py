@@ -78,6 +78,11 @@ def check_options(cfg: ml_collections.ConfigDict) -> None:
         )
     if (cfg.flip or cfg.translate) and str(cfg.name).startswith("toy2d"):
         raise DataError(f"data.flip / data.translate augment images; {cfg.name!r} holds 2-D points")
+    if cfg.clusters and str(cfg.name).startswith("toy2d"):
+        raise DataError(
+            f"data.clusters={cfg.clusters!r} clusters images; {cfg.name!r} holds 2-D points, "
+            "labelled by their mixture component: use data.clusters=0"
+        )
     for key, names in FOLDER_OPTIONS.items():
         if cfg[key] != FOLDER_DEFAULTS[key] and cfg.name not in names:
             allowed = " or ".join(", ".join(map(repr, names)).rsplit(", ", 1))

@@ -89,11 +89,13 @@ def split_config(cfg: ml_collections.ConfigDict, split: str) -> ml_collections.C
 
 
 def own_split(cfg: ml_collections.ConfigDict, which: str) -> ml_collections.ConfigDict:
-    """The classifier's 'train' or 'test' data: for an image folder, which has one split, its
-    'fit' and 'heldout' parts (9/10 and 1/10 of the pictures)."""
+    """The classifier's 'train' or 'test' data, with the data's own labels: for an image folder,
+    which has one split, its 'fit' and 'heldout' parts (9/10 and 1/10 of the pictures)."""
     if cfg.name == "image_folder":
         which = {"train": "fit", "test": "heldout"}[which]
-    return split_config(cfg, which)
+    cfg = split_config(cfg, which)
+    cfg.clusters = 0  # It learns the data's own classes, whatever labels a GAN trains on.
+    return cfg
 
 
 def split_batches(cfg: ml_collections.ConfigDict, num: int, batch_size: int, seed: int = 0):
