@@ -1,5 +1,6 @@
 """ConvTranspose2x / Conv2x: every impl computes PyTorch's stride-2 layers, with the same params."""
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -213,3 +214,30 @@ def test_bad_impl_or_kernel_size_raises(cls):
     for k in (3, 0, (4, 4)):
         with pytest.raises(ValueError, match="kernel_size"):
             cls(3, kernel_size=k).init(jax.random.key(0), x)
+
+
+@pytest.mark.parametrize("impl", DOWN)
+@pytest.mark.parametrize("shape,planes,k", [((3, 14, 14, 1), 10, 4), ((2, 8, 6, 3), 4, 6)])
+def test_constant_planes_equal_concatenated_channels(impl, shape, planes, k):
+    """Conv2x(x, planes) is the conv of x with the planes appended as constant channels (the
+    conditional GAN's label planes): values, and gradients for params, x and the plane values
+    (soft labels), at zero-padded borders too."""
+    x = random_input(shape)
+    values = jax.random.normal(jax.random.PRNGKey(7), (shape[0], planes))
+    module = layers.Conv2x(5, kernel_size=k, impl=impl)
+    params = init(module, jnp.zeros(shape[:3] + (shape[3] + planes,)))
+    probe = jax.random.normal(jax.random.PRNGKey(8), (shape[0], shape[1] // 2, shape[2] // 2, 5))
+
+    def appended(params, x, values):
+        channels = jnp.broadcast_to(values[:, None, None, :], shape[:3] + (planes,))
+        return module.apply({"params": params}, jnp.concatenate([x, channels], -1))
+
+    def split(params, x, values):
+        return module.apply({"params": params}, x, values)
+
+    np.testing.assert_allclose(split(params, x, values), appended(params, x, values), atol=1e-5)
+    grads = [
+        jax.grad(lambda *a, f=f: jnp.sum(f(*a) * probe), argnums=(0, 1, 2))(params, x, values)
+        for f in (split, appended)
+    ]
+    chex.assert_trees_all_close(grads[0], grads[1], atol=1e-4, rtol=1e-5)

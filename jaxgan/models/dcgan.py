@@ -112,9 +112,9 @@ class DCGANDiscriminator(nn.Module):
         conditioning = self.conditioning if needs_label else "none"
         architecture.need_label(label, conditioning, self.num_classes)
         h = x.astype(self.dtype)
+        planes = None  # 'concat': one-hot label planes join the first layer's input channels.
         if self.conditioning == "concat":
-            planes = layers.class_weights(label, self.num_classes, self.dtype)[:, None, None, :]
-            h = jnp.concatenate([h, jnp.broadcast_to(planes, h.shape[:3] + planes.shape[-1:])], -1)
+            planes = layers.class_weights(label, self.num_classes, self.dtype)
         for i in range(n):
             norm = _norm(self.norm, self.bn_groups, self.dtype) if i > 0 else None
             down = layers.Conv2x(
@@ -124,7 +124,7 @@ class DCGANDiscriminator(nn.Module):
                 kernel_init=INIT,
                 dtype=self.dtype,
             )
-            h = sn(down)(h)
+            h = sn(down)(h, planes if i == 0 else None)
             h = nn.leaky_relu(norm(h, train) if norm else h, 0.2)
         h = layers.minibatch_std(h, self.minibatch_std)
         h = h.reshape((h.shape[0], -1))

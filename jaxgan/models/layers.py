@@ -264,6 +264,12 @@ class Conv2x(nn.Module):
 
     Parameters and their initialisation are those of flax `nn.Conv` (kernel (k, k, in, features),
     lecun_normal; bias zeros), whatever `impl` computes it.
+
+    `planes` [N, P] appends P constant input channels (plane p of example n holds planes[n, p]):
+    the conditional GAN's one-hot label planes. The result equals convolving the concatenated
+    input with the whole kernel, but the planes' share is computed once per batch (each plane
+    kernel over one all-ones image, then mixed by the plane values) instead of per example, so
+    label channels cost almost nothing however many classes there are.
     """
 
     features: int
@@ -276,17 +282,31 @@ class Conv2x(nn.Module):
     bias_init: Callable = nn.initializers.zeros_init()
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, planes: Array | None = None) -> Array:
         k = _check_kernel_size(self.kernel_size)
         fn = _lookup(DOWN_IMPLS, self.impl)
-        shape = (k, k, x.shape[-1], self.features)
+        channels = x.shape[-1]
+        extra = 0 if planes is None else planes.shape[-1]
+        shape = (k, k, channels + extra, self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         bias = None
         if self.use_bias:
             bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        y = fn(x, kernel)
+        x, kernel, bias, planes = promote_dtype(x, kernel, bias, planes, dtype=self.dtype)
+        y = fn(x, kernel[:, :, :channels])
+        if extra:
+            y = y + _constant_planes(fn, kernel[:, :, channels:], planes, x.shape[1:3])
         return y if bias is None else y + bias
+
+
+def _constant_planes(fn, kernel: Array, planes: Array, size: tuple) -> Array:
+    """fn over [N, H, W, P] inputs whose channel p is the constant planes[n, p], by linearity:
+    each plane's kernel over one all-ones image ([H', W', P, F]), weighted by the values."""
+    k, _, count, features = kernel.shape
+    ones = jnp.ones((1, *size, 1), kernel.dtype)
+    per_plane = fn(ones, kernel.reshape(k, k, 1, count * features))[0]
+    per_plane = per_plane.reshape(*per_plane.shape[:2], count, features)
+    return jnp.einsum("np,hwpf->nhwf", planes, per_plane)
 
 
 def class_weights(label, num_classes: int, dtype=jnp.float32):
