@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     for name, image_size in (("dcgan28", 0), ("dcgan64", 64)):
-        config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan.py"))
+        config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan_plain.py"))
         config.data.image_size = image_size
         r = measure(config, args.repeats)
         print(

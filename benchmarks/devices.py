@@ -34,7 +34,7 @@ def worker(batch_size: int, steps: int) -> dict:
     from jaxgan import config as config_lib
     from jaxgan import parallel, recipes, train
 
-    config = config_lib.load_config(str(ROOT / "experiments" / "dcgan.py"))
+    config = config_lib.load_config(str(ROOT / "experiments" / "dcgan_plain.py"))
     config.train.batch_size = batch_size
     config.compile_cache_dir = "none"  # Time the compilation itself.
     mesh = parallel.make_mesh()

@@ -1,6 +1,6 @@
 """Times one evaluation of 10,000 28x28 samples: sampling, classifier features, the metrics.
 
-  python benchmarks/evaluation.py                      # random DCGAN of experiments/dcgan.py
+  python benchmarks/evaluation.py                      # random DCGAN of experiments/dcgan_plain.py
   python benchmarks/evaluation.py --workdir=/tmp/dcgan # its latest checkpoint
   python benchmarks/evaluation.py --config=experiments/folder.py --data_path=/tmp/photos \
       --num_samples=50000 --peak_only                  # peak memory of 50k samples at 64x64x3
@@ -36,7 +36,7 @@ def main():
     malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="experiments/dcgan.py")
+    parser.add_argument("--config", default="experiments/dcgan_plain.py")
     parser.add_argument("--workdir", default="", help="evaluate this run's latest checkpoint")
     parser.add_argument("--num_samples", type=int, default=10_000)
     parser.add_argument("--data_path", default="", help="data.path (experiments/folder.py)")

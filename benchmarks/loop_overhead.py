@@ -36,7 +36,7 @@ def loop_ms(steps: int) -> float:
             [
                 sys.executable,
                 os.path.join(ROOT, "launch.py"),
-                "--config=experiments/dcgan.py",
+                "--config=experiments/dcgan_plain.py",
                 f"--workdir={workdir}",
                 f"--config.train.num_steps={steps}",
                 "--config.eval.every_steps=0",
@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--steps", type=int, default=2000, help="loop steps per round")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan.py"))
+    config = config_lib.load_config(os.path.join(ROOT, "experiments", "dcgan_plain.py"))
     bare, loop = [], []
     for i in range(args.rounds):  # Interleaved ABBA: the machine's load drifts over minutes.
         for which in ("bare", "loop") if i % 2 == 0 else ("loop", "bare"):

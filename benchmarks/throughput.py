@@ -55,7 +55,7 @@ def model_config(name: str, batch: int):
     """The benchmarked configs: DCGAN-28 and -64 as in the performance issue, the seed's MLP GAN."""
     from jaxgan import config as config_lib
 
-    experiment = EXPERIMENTS.get(name, "gan_mlp" if name == "mlp" else "dcgan")
+    experiment = EXPERIMENTS.get(name, "gan_mlp" if name == "mlp" else "dcgan_plain")
     c = config_lib.load_config(os.path.join(ROOT, "experiments", f"{experiment}.py"))
     c.train.batch_size = batch
     if name == "dcgan28":  # G: z=64 -> 7x7x128 -> convT 64 -> convT 1; D: conv 64 -> conv 128 -> 1.

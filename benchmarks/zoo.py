@@ -9,7 +9,7 @@ class) and draws a grid of seeds 0-63 (a column per class for conditional ones).
 go to docs/zoo.json as it finishes, so rows can be run one at a time (`--rows=dcgan,wgan`) and
 the table is regenerated from everything measured so far, with the CPU each row ran on.
 
-    python benchmarks/zoo.py --budget=180 [--rows=dcgan,wgan_gp] [--workdirs=/tmp/zoo]
+    python benchmarks/zoo.py --budget=600 [--rows=dcgan,wgan_gp] [--workdirs=/tmp/zoo]
     python benchmarks/zoo.py --table-only   # docs/zoo.md from docs/zoo.json
 
 The budget counts from process start (compilation included). Run nothing else meanwhile: a row
@@ -33,6 +33,7 @@ DOCS = ROOT / "docs"
 ROWS = (
     "gan_mlp",
     "gan_mlp_leaky",
+    "dcgan_plain",
     "dcgan",
     "keras_dcgan",
     "lsgan",
@@ -95,11 +96,12 @@ def draw_grid(workdir: pathlib.Path, out: pathlib.Path) -> None:
 
     gen = generator.load_generator(str(workdir))
     seeds = list(range(64))
-    if gen.conditional:
+    if gen.conditional:  # A column per class when that makes two rows or more.
         classes = gen.spec.num_classes
-        seeds = seeds[: (64 // classes) * classes]
+        columns = classes if 2 * classes <= len(seeds) else 8
+        seeds = seeds[: (64 // columns) * columns]
         picture = images.grid(
-            gen(gen.seed_inputs(seeds, labels=[s % classes for s in seeds])), columns=classes
+            gen(gen.seed_inputs(seeds, labels=[s % classes for s in seeds])), columns=columns
         )
     else:
         picture = images.grid(gen(gen.seed_inputs(seeds)))
@@ -167,6 +169,9 @@ def write_table(results: dict) -> str:
         *lines,
         "",
     ]
+    missing = [row for row in ROWS if row not in results]
+    if missing:
+        text += ["Not measured yet: " + ", ".join(f"`{row}`" for row in missing) + ".", ""]
     for row in order:
         r = results[row]
         text += [f"### {row}", "", f"`{r['command']}`", "", f"![{row}]({r['grid']})", ""]
@@ -176,7 +181,7 @@ def write_table(results: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=180.0, help="Seconds of training per row.")
+    parser.add_argument("--budget", type=float, default=600.0, help="Seconds of training per row.")
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--workdirs", default="/tmp/zoo")
     parser.add_argument("--table-only", action="store_true")

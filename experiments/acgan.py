@@ -9,7 +9,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.model.g.conditioning = "concat"
     c.model.d.conditioning = "acgan"
     c.loss.class_weight = 1.0

@@ -12,7 +12,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.model.g.conditioning = c.model.d.conditioning = "concat"
     c.eval.metrics = ("fid", "kid", "is", "prdc", "accuracy")
     return experiment_arg(c, arg)

@@ -8,7 +8,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.model.g.conditioning = "cbn"
     c.model.d.conditioning = "projection"
     c.eval.metrics = ("fid", "kid", "is", "prdc", "accuracy")

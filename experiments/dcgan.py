@@ -1,25 +1,22 @@
-"""DCGAN on the 5,000 embedded MNIST digits (28x28x1), non-saturating loss, Adam 2e-4 / 0.5.
+"""DCGAN on the 5,000 embedded MNIST digits (28x28x1), conditioned on k-means clusters of them.
+
+Radford et al.'s networks, loss and optimiser (`experiments/dcgan_plain.py`), plus one trick: the
+training digits are split into 40 k-means clusters of their pixels (no labels are read), and G
+and D take the cluster as a label (concatenated, as in the conditional GAN). Fake clusters are
+drawn with the clusters' frequencies, so the model is an unconditional generator of the digits;
+each cluster, a rough mode of the data, gets its own input instead of one map from z covering
+all of them (cluster conditioning: Logo-GAN, Sage et al. 2018; Liu et al. 2020).
 
   python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan
 
 `--config=experiments/dcgan.py:smoke` shrinks the model and the run for tests.
 """
 
-from jaxgan.config import default_config, experiment_arg
+from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = default_config("gan", g="dcgan", d="dcgan")
-    c.data.name = "embedded_mnist"
-    c.gan.z_dim = 100
-    c.model.g.width = c.model.d.width = 64
-    c.loss.name = "non_saturating"
-    c.optim.g_lr = c.optim.d_lr = 2e-4
-    c.optim.b1 = 0.5
-    c.train.batch_size = 64
-    c.train.num_steps = 5000
-    c.train.log_every_steps = 50
-    c.train.sample_every_steps = 500
-    c.train.checkpoint_every_steps = 500
-    c.eval.every_steps = 1000  # Classifier FID/KID/IS/PRDC of 10k samples; keeps the best.
+    c = base_experiment("dcgan_plain")
+    c.data.clusters = 40
+    c.model.g.conditioning = c.model.d.conditioning = "concat"
     return experiment_arg(c, arg)

@@ -19,7 +19,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")  # Its networks, loss and optimiser; the folder's data.
+    c = base_experiment("dcgan_plain")  # Its networks, loss and optimiser; the folder's data.
     c.data.name = "image_folder"
     c.data.path = ""  # Your folder: --config.data.path=/my/pictures.
     c.data.image_size = 64

@@ -8,6 +8,6 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.loss.name = "least_squares"
     return experiment_arg(c, arg)

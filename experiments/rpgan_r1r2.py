@@ -9,7 +9,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.model.d.norm = "none"  # The penalties need per-sample logits.
     c.loss.name = "relativistic"
     c.loss.r1_weight = c.loss.r2_weight = 1.0

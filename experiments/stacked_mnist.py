@@ -1,6 +1,6 @@
 """DCGAN on Stacked MNIST (three embedded digits as the RGB channels; 1,000 modes).
 
-The mode-collapse benchmark of VEEGAN and PacGAN with the DCGAN of experiments/dcgan.py
+The mode-collapse benchmark of VEEGAN and PacGAN with the DCGAN of experiments/dcgan_plain.py
 (non-saturating loss, Adam 2e-4 / 0.5, batch 64). Evaluation reads each channel with the
 embedded-MNIST classifier (trained once, cached) and counts the digit triples among 26,000
 samples (PacGAN's count) for 'modes' and 'reverse_kl'; FID, KID, IS and PRDC use the same

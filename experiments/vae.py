@@ -2,11 +2,11 @@
 
   python launch.py --config=experiments/vae.py --workdir=/tmp/vae
 
-Decoder: dcgan.py's generator (width 64, BatchNorm, tanh); encoder: its discriminator's body with
-a Gaussian head. Bernoulli likelihood, beta = 1 (the ELBO), z = 32, Adam 1e-3 / beta1 0.9, batch
-64, 5,000 steps as dcgan.py (rows at equal steps); evaluated like dcgan.py (classifier
-FID/KID/IS/PRDC of 10k prior samples every 1,000 steps). Classifier FID read 116, 100, 95, 88,
-88 (step 5,000: KID 13.7, IS 5.94, precision 0.68, recall 0.69). 12-15 steps/s on 2 cores
+Decoder: dcgan_plain.py's generator (width 64, BatchNorm, tanh); encoder: its discriminator's body
+with a Gaussian head. Bernoulli likelihood, beta = 1 (the ELBO), z = 32, Adam 1e-3 / beta1 0.9,
+batch 64, 5,000 steps as dcgan_plain.py (rows at equal steps); evaluated like dcgan_plain.py
+(classifier FID/KID/IS/PRDC of 10k prior samples every 1,000 steps). Classifier FID read 116, 100,
+95, 88, 88 (step 5,000: KID 13.7, IS 5.94, precision 0.68, recall 0.69). 12-15 steps/s on 2 cores
 when others left them free (a step costs about 0.65 of a DCGAN step, timed side by side).
 `--config=experiments/vae.py:smoke` shrinks the model and the run for tests.
 """

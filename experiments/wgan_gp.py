@@ -9,7 +9,7 @@ from jaxgan.config import base_experiment, experiment_arg
 
 
 def get_config(arg: str | None = None):
-    c = base_experiment("dcgan")
+    c = base_experiment("dcgan_plain")
     c.model.d.norm = "none"
     c.loss.name = "wasserstein"
     c.loss.gp_weight = 10.0

@@ -1,7 +1,7 @@
 """The pictures of docs/using_a_generator.md, from a trained DCGAN (gen_*.png) and a trained
 conditional GAN (cgen_*.png: class interpolation, label edits).
 
-    python launch.py --config=experiments/dcgan.py --workdir=/tmp/dcgan
+    python launch.py --config=experiments/dcgan_plain.py --workdir=/tmp/dcgan
     python launch.py --config=experiments/cgan_projection.py --workdir=/tmp/cgan_projection
     python scripts/using_a_generator_figures.py --dcgan=/tmp/dcgan \
         --cgan=/tmp/cgan_projection --out=docs
@@ -105,7 +105,7 @@ def figures(workdir: str, out: pathlib.Path, prefix: str, scratch: pathlib.Path)
 def main():
     xla_defaults.apply()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dcgan", help="workdir of experiments/dcgan.py")
+    parser.add_argument("--dcgan", help="workdir of experiments/dcgan_plain.py")
     parser.add_argument("--cgan", help="workdir of a conditional GAN (experiments/cgan_*.py)")
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()

@@ -124,7 +124,7 @@ def test_conditioning_that_cannot_work_stops_at_start_up(g_cond, d_cond, g_norm,
 
 
 def test_class_accuracy_is_refused_for_an_unconditional_generator():
-    config = config_lib.load_config(str(ROOT / "experiments" / "dcgan.py"), "smoke")
+    config = config_lib.load_config(str(ROOT / "experiments" / "dcgan_plain.py"), "smoke")
     config.eval.metrics = ("fid", "accuracy")
     with pytest.raises(ConfigError, match="'accuracy', which needs a class-conditional generator"):
         evaluate.make_evaluator(config)

@@ -29,7 +29,7 @@ def _trained(tmp_path_factory, experiment: str):
 
 @pytest.fixture(scope="module")
 def dcgan_run(tmp_path_factory, cache_dir):
-    return _trained(tmp_path_factory, "dcgan")
+    return _trained(tmp_path_factory, "dcgan_plain")
 
 
 @pytest.fixture(scope="module")

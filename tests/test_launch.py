@@ -149,7 +149,11 @@ USER_ERRORS = {
         ["30"],
     ),
     "dcgan_on_2d_points": (
-        lambda tmp, run: [DCGAN_SMOKE, f"--workdir={tmp / 'w'}", "--config.data.name=toy2d_ring"],
+        lambda tmp, run: [
+            "--config=experiments/dcgan_plain.py:smoke",
+            f"--workdir={tmp / 'w'}",
+            "--config.data.name=toy2d_ring",
+        ],
         ["dcgan", "toy2d_ring"],
     ),
     "seed_in_training": (

@@ -31,7 +31,7 @@ WORKER = textwrap.dedent(
     BN = {"mutable": ["batch_stats"], "train": True}
 
     def make_config(**model):
-        c = config_lib.load_config("experiments/dcgan.py", "smoke")
+        c = config_lib.load_config("experiments/dcgan_plain.py", "smoke")
         c.train.batch_size = 16
         c.model.d.norm = "batch"  # BatchNorm in both players.
         c.optim.g_lr = c.optim.d_lr = 2e-3  # Steps large enough that the losses move.

@@ -128,7 +128,7 @@ def test_the_params_keep_their_names_and_u_sits_beside_them(name):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, cache_dir):
     """DCGAN's smoke run with spectral norm in G and D: 2 steps, then a checkpoint."""
-    config = jaxgan.load_config(str(ROOT / "experiments" / "dcgan.py"), "smoke")
+    config = jaxgan.load_config(str(ROOT / "experiments" / "dcgan_plain.py"), "smoke")
     config.model.d.spectral_norm = config.model.g.spectral_norm = True
     recipe, spec = recipes.prepare(config)
     initial = recipes.create_train_state(config, jax.random.PRNGKey(0))

@@ -15,7 +15,7 @@ from conftest import optimised, run_launch
 def test_training_logs_evaluations_and_keeps_the_best_checkpoint(
     smoke_config, mnist_classifier, tmp_path
 ):
-    config = smoke_config("dcgan")
+    config = smoke_config("dcgan_plain")
     config.train.num_steps = 6
     config.eval.every_steps = 2
     config.eval.metrics = ("fid", "is")
@@ -55,7 +55,7 @@ def test_classifier_fid_of_a_training_dcgan_falls_between_the_references(
 
     # In a subprocess with XLA's default optimisation: 400 steps are run time, not compile time.
     done = run_launch(
-        "--config=experiments/dcgan.py",
+        "--config=experiments/dcgan_plain.py",
         f"--workdir={tmp_path}",
         "--config.model.g.width=32",
         "--config.model.d.width=32",

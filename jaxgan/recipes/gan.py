@@ -284,14 +284,15 @@ def eval_inputs(config, spec, num: int, rng) -> tuple:
 
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:
-    """A grid of images (a conditional G's cycled labels: a column per class, whole rows), or
-    for 2-D points a scatter over the mixture's means."""
+    """A grid of images (a conditional G's cycled labels: a column per class, whole rows, when
+    that makes two rows or more; else a square grid in label order), or for 2-D points a
+    scatter over the mixture's means."""
     outputs = np.asarray(outputs)
     if len(spec.shape) == 1:
         return images.picture(outputs, data.toy_means(config.data))
     classes = spec.num_classes or 0
     labels = np.asarray(inputs.get("label", []))
-    cycled = 0 < classes <= len(labels) and (labels == np.arange(len(labels)) % classes).all()
+    cycled = 0 < 2 * classes <= len(labels) and (labels == np.arange(len(labels)) % classes).all()
     if cycled:
         rows = len(labels) // classes
         return images.grid(outputs[: rows * classes], columns=classes)
