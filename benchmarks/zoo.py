@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
@@ -134,14 +135,12 @@ def _fmt(value, key) -> str:
     if key == "accuracy":
         return f"{100 * value:.1f}%"
     if key == "kid":
-        return f"{1000 * value:.2f}"
+        return f"{value:.3f}"
     return f"{value:.2f}" if key in ("precision", "recall") else f"{value:.1f}"
 
 
 def write_table(results: dict) -> str:
-    head = (
-        "| experiment | steps | time (s) | FID | KID x 1e3 | IS | precision | recall | accuracy |"
-    )
+    head = "| experiment | steps | time (s) | FID | KID | IS | precision | recall | accuracy |"
     lines = [head, "|" + "---|" * 9]
     order = [r for r in ROWS if r in results] + sorted(set(results) - set(ROWS))
     for row in order:
@@ -154,21 +153,17 @@ def write_table(results: dict) -> str:
         )
     cpus = sorted({r["cpu"] for r in results.values()})
     budgets = sorted({r["budget_s"] for r in results.values()})
-    text = [
-        "# The zoo",
-        "",
-        "Every image-generation experiment on the 5,000 embedded MNIST digits, trained for the",
-        f"same wall-clock budget ({', '.join(f'{b:.0f} s' for b in budgets)}, compilation",
-        f"included) on {' / '.join(cpus)} (2 cores), then evaluated on 10,000 samples against the",
-        "training digits",
-        "with the evaluation classifier's features (FID, KID, precision and recall with k = 3) and",
-        "logits (IS; accuracy: the share of a conditional generator's samples classified as the",
-        "class asked for). EMA weights where the experiment keeps them. Regenerate with",
-        "`python benchmarks/zoo.py --budget=SECONDS` (one row: `--rows=NAME`).",
-        "",
-        *lines,
-        "",
-    ]
+    intro = (
+        "Every image-generation experiment on the 5,000 embedded MNIST digits, trained for the "
+        f"same wall-clock budget ({', '.join(f'{b:.0f} s' for b in budgets)}, compilation "
+        f"included) on {' / '.join(cpus)}, 2 cores, then evaluated on 10,000 samples against "
+        "the training digits with the evaluation classifier's features (FID, KID, precision "
+        "and recall with k = 3) and logits (IS; accuracy: the share of a conditional "
+        "generator's samples classified as the class asked for). EMA weights where the "
+        "experiment keeps them. Regenerate with `python benchmarks/zoo.py --budget=SECONDS` "
+        "(one row: `--rows=NAME`)."
+    )
+    text = ["# The zoo", "", textwrap.fill(intro, 96, break_on_hyphens=False), "", *lines, ""]
     missing = [row for row in ROWS if row not in results]
     if missing:
         text += ["Not measured yet: " + ", ".join(f"`{row}`" for row in missing) + ".", ""]

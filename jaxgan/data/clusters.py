@@ -14,6 +14,7 @@ process on a machine, reads the very same labels.
 """
 
 import hashlib
+import re
 
 import numpy as np
 from absl import logging
@@ -41,7 +42,8 @@ def check(cfg, num_examples: int | None) -> None:
 
 def cache_path(cfg, name: str, shape: tuple):
     key = hashlib.sha256(f"{name}\t{cfg.split}\t{tuple(shape)}".encode()).hexdigest()[:10]
-    return cache_root(cfg) / "clusters" / f"{cfg.name}-k{cfg.clusters}-{key}.npy"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(cfg.name))  # TFDS names may hold '/' or ':'.
+    return cache_root(cfg) / "clusters" / f"{safe}-k{cfg.clusters}-{key}.npy"
 
 
 def labels(cfg, read, num_examples: int, shape: tuple, name: str) -> np.ndarray:
