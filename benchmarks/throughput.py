@@ -22,6 +22,10 @@ counts the work XLA actually schedules, which differs from the convention's 3x.
 
     python benchmarks/throughput.py [--models dcgan28,sr,...] [--batch 64] [--json out.json]
 
+`--torch PYTHON` times the DCGAN steps against the same step in PyTorch (torch_dcgan.py, run by
+PYTHON, a virtualenv's interpreter with a CPU build of torch), alternating in each of `--rounds`
+rounds, and prints their ratio.
+
 `--baseline DIR` times another checkout of jaxgan (e.g. `git worktree add /tmp/base <commit>`)
 in the same run: its worker and ours alternate for `--rounds` rounds per model, and each model's
 line gives both medians and their ratio, so a change is judged against code timed minutes apart
@@ -37,6 +41,7 @@ import sys
 import time
 
 import numpy as np
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 from jaxgan import malloc_settings, xla_defaults
 
@@ -49,6 +54,7 @@ EXPERIMENTS = {  # The translating recipes' models: their experiments as they tr
     "inpaint": "inpaint_digits",
 }
 MODELS = GAN_MODELS + tuple(EXPERIMENTS)
+TORCH_MODELS = ("dcgan28", "dcgan64")  # The models torch_dcgan.py writes in PyTorch.
 
 
 def model_config(name: str, batch: int):
@@ -224,6 +230,53 @@ def compare(args) -> None:
             json.dump({"baseline": baseline, "results": summary}, f, indent=2)
 
 
+def run_torch(python: str, name: str, args, malloc: str) -> dict:
+    """torch_dcgan.py's step in the interpreter `python`, with jaxgan's malloc settings (this
+    process's environment) or glibc's defaults."""
+    env = dict(os.environ)
+    if malloc == "glibc":
+        env.pop("GLIBC_TUNABLES", None)
+    script = os.path.join(ROOT, "benchmarks", "torch_dcgan.py")
+    command = [python, script, f"--model={name}", f"--batch={args.batch}"]
+    command.append(f"--seconds={args.seconds}")
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"PyTorch {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def versus_torch(args) -> None:
+    """jaxgan's DCGAN steps against the PyTorch reference (torch_dcgan.py, run by --torch),
+    alternating within each round: PyTorch with glibc's malloc, with jaxgan's, then jaxgan."""
+    names = args.models.split(",")
+    unknown = [n for n in names if n not in TORCH_MODELS]
+    if unknown:
+        sys.exit(f"--torch times {', '.join(TORCH_MODELS)}; not {', '.join(unknown)}")
+    peak = max(matmul_peak().values())
+    print(f"CPU: {cpu_model()} | matmul peak {peak:.1f} GFLOP/s | batch {args.batch}")
+    summary = []
+    for name in names:
+        runs = {"glibc": [], "jaxgan_malloc": [], "jaxgan": []}
+        for _ in range(args.rounds):
+            runs["glibc"].append(run_torch(args.torch, name, args, "glibc"))
+            runs["jaxgan_malloc"].append(run_torch(args.torch, name, args, "jaxgan"))
+            runs["jaxgan"].append(run_worker(ROOT, name, args))
+        rate = {k: [r["images_per_sec"] for r in v] for k, v in runs.items()}
+        best_torch = max(np.median(rate["glibc"]), np.median(rate["jaxgan_malloc"]))
+        ours = float(np.median(rate["jaxgan"]))
+        percent = 100.0 * np.median([r["gflops"] for r in runs["jaxgan"]]) / peak
+        fmt = lambda v: f"{np.median(v):.0f} ({', '.join(f'{x:.0f}' for x in v)})"
+        print(
+            f"{name}: jaxgan {fmt(rate['jaxgan'])} images/s, {percent:.1f}% of peak | PyTorch "
+            f"{runs['glibc'][0]['torch']} glibc malloc {fmt(rate['glibc'])}, jaxgan's malloc "
+            f"{fmt(rate['jaxgan_malloc'])} | jaxgan / best PyTorch = {ours / best_torch:.2f}"
+        )
+        summary.append({"model": name, "images_per_sec": rate, "percent_of_peak": percent})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"cpu": cpu_model(), "peak_gflops": peak, "results": summary}, f, indent=2)
+
+
 def main():
     malloc_settings.reexec()  # The same malloc settings as launch.py.
     xla_defaults.apply()  # The same XLA flags as launch.py.
@@ -234,10 +287,14 @@ def main():
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", help="another jaxgan checkout to time alternately with this")
-    parser.add_argument("--rounds", type=int, default=3, help="--baseline: rounds per model")
+    parser.add_argument("--rounds", type=int, default=3, help="--baseline, --torch: rounds")
+    parser.add_argument("--torch", help="python of a venv with torch: time torch_dcgan.py too")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.batch, args.seconds)))
+        return
+    if args.torch:
+        versus_torch(args)
         return
     if args.baseline:
         compare(args)
