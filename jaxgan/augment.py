@@ -11,12 +11,17 @@ Each sample draws its own parameters. A call takes a tuple of images of the same
 width (pix2pix's source and image) and applies the same parameters to all of them, so a pair
 stays a pair.
 
+ADA (jaxgan.ada, Karras et al. 2020): a pipeline of transforms applied with a probability p
+that the GAN recipe keeps in its state and adapts to how much D overfits (`augment.ada`).
+
 Instance noise (Sønderby et al. 2017): Gaussian noise added to every input of D, its std
 decaying linearly from `augment.noise_std` to 0 at step `augment.noise_decay_steps`.
 """
 
 import jax
 import jax.numpy as jnp
+
+from jaxgan import ada
 
 POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO = 0.125
@@ -101,12 +106,15 @@ def noise_std(config, step) -> jax.Array:
     return a.noise_std * jnp.maximum(0.0, 1.0 - progress)
 
 
-def d_view(images: tuple, rng, step, config) -> tuple:
-    """The images as D sees them at `step`: DiffAugment, then instance noise (each only when
-    configured; unchanged otherwise)."""
+def d_view(images: tuple, rng, step, config, ada_p=None) -> tuple:
+    """The images as D sees them at `step`: DiffAugment or ADA (at probability `ada_p`), then
+    instance noise (each only when configured; unchanged otherwise)."""
     policy = parse_policy(config.augment.diffaugment)
     if policy:
         images = diffaugment(images, jax.random.fold_in(rng, 0), policy)
+    if config.augment.ada != "off":
+        ops = ada.parse_ops(config.augment.ada_ops)
+        images = ada.augment(images, jax.random.fold_in(rng, 2), ada_p, ops)
     if config.augment.noise_std > 0:
         std = noise_std(config, step)
         keys = jax.random.split(jax.random.fold_in(rng, 1), len(images))
@@ -122,6 +130,13 @@ def default_config():
     c.diffaugment = ""  # Comma-separated subset of POLICIES, e.g. 'color,translation,cutout'.
     c.noise_std = 0.0  # Instance noise std at step 0; 0 = off.
     c.noise_decay_steps = 2000  # Step at which the instance noise std reaches 0.
+    # ADA (jaxgan.ada; GAN recipe): 'off', 'adaptive' (p starts at ada_p and follows the
+    # overfitting heuristic toward ada_target) or 'fixed' (p = ada_p throughout).
+    c.ada = "off"
+    c.ada_p = 0.0
+    c.ada_target = 0.6
+    c.ada_kimg = 500.0  # Thousands of real images over which p can move from 0 to 1.
+    c.ada_ops = "blit,geom,color"  # Comma-separated subset of ada.GROUPS (the paper's 'bgc').
     return c
 
 
@@ -134,6 +149,33 @@ def validate(config) -> None:
         raise ConfigError(
             f"augment.diffaugment={a.diffaugment!r} has unknown transform(s) {unknown}: use a "
             f"comma-separated subset of {', '.join(POLICIES)}"
+        )
+    if a.ada not in ada.MODES:
+        raise ConfigError(f"augment.ada={a.ada!r} is not one of {', '.join(ada.MODES)}")
+    ops = ada.parse_ops(a.ada_ops)
+    if not ops or any(o not in ada.GROUPS for o in ops):
+        raise ConfigError(
+            f"augment.ada_ops={a.ada_ops!r}: use a comma-separated subset of "
+            f"{', '.join(ada.GROUPS)}"
+        )
+    if not 0.0 < a.ada_target < 1.0:
+        raise ConfigError(
+            f"augment.ada_target={a.ada_target!r} is out of range: r_t = E[sign(D(x))] is in "
+            "[-1, 1] and the target must be in (0, 1) (the paper's 0.6)"
+        )
+    if not 0.0 <= a.ada_p <= 1.0:
+        raise ConfigError(f"augment.ada_p={a.ada_p!r} is a probability: choose it in [0, 1]")
+    if a.ada_kimg <= 0:
+        raise ConfigError(f"augment.ada_kimg={a.ada_kimg!r} is out of range: it must be > 0")
+    if a.ada != "off" and parse_policy(a.diffaugment):
+        raise ConfigError(
+            f"augment.ada={a.ada!r} with augment.diffaugment={a.diffaugment!r}: both augment "
+            "what D sees; use one of them"
+        )
+    if a.ada != "off" and config.recipe != "gan":
+        raise ConfigError(
+            f"augment.ada={a.ada!r} with recipe {config.recipe!r}: ADA keeps its probability in "
+            "the GAN recipe's state; use DiffAugment (augment.diffaugment) here"
         )
     if a.noise_std < 0:
         raise ConfigError(f"augment.noise_std={a.noise_std!r} is out of range: it must be >= 0")

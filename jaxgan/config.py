@@ -28,6 +28,7 @@ RESUMABLE_KEYS = (
     "data.cache_dir",
     "data.tfds_data_dir",
     "data.path",
+    "model.g.psi",  # StyleGAN2's inference truncation: samples and evaluation only.
     "compile_cache_dir",
     "eval.",
 )
@@ -98,11 +99,19 @@ def default_config(
     c.loss.r2_weight = 0.0  # R2 penalty on generated data (gamma / 2 x R2).
     c.loss.dragan_weight = 0.0  # DRAGAN penalty around the real data (lambda, the paper's 10).
     c.loss.clip = 0.0  # WGAN weight clipping of D's params to [-clip, clip]; 0 = off.
+    c.loss.drift_weight = 0.0  # ProGAN's drift: weight x E[D(x)^2] on the real logits.
     c.loss.class_weight = 1.0  # AC-GAN: weight of the class loss (a D with conditioning='acgan').
     # One-sided label smoothing (Salimans et al. 2016): D's target for real data is 1 - this.
     c.loss.label_smoothing = 0.0
     # Lazy regularisation (Karras et al. 2020): penalties on every k-th D update, weight x k.
     c.loss.lazy_interval = 1
+    # StyleGAN2's path-length regularisation of G (gan recipe, model.g.name='stylegan2'): weight,
+    # applied every pl_interval-th G update (weight x interval), the running mean's rate, and the
+    # batch shrink of its extra pass.
+    c.loss.pl_weight = 0.0
+    c.loss.pl_interval = 4
+    c.loss.pl_decay = 0.01
+    c.loss.pl_batch_shrink = 2
 
     c.augment = augment.default_config()  # What D sees: DiffAugment, instance noise.
 
@@ -346,7 +355,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("optim.b1", "optim.b2", "train.ema_decay"):
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{key}={flat[key]!r} is out of range: it must be in [0, 1)")
-    for key in ("gp_weight", "r1_weight", "r2_weight", "dragan_weight", "clip", "class_weight"):
+    for key in (
+        "gp_weight",
+        "r1_weight",
+        "r2_weight",
+        "dragan_weight",
+        "clip",
+        "class_weight",
+        "drift_weight",
+    ):
         _at_least(flat, f"loss.{key}", 0.0)
     _check_tricks(config, flat)
     augment.validate(config)
@@ -439,6 +456,13 @@ def _check_tricks(config, flat) -> None:
             f"moves a probability target; use it with {' or '.join(losses.PROBABILISTIC)}"
         )
     _at_least(flat, "loss.lazy_interval", 1)
+    _at_least(flat, "loss.pl_weight", 0.0)
+    _at_least(flat, "loss.pl_interval", 1)
+    _at_least(flat, "loss.pl_batch_shrink", 1)
+    if not 0.0 < flat["loss.pl_decay"] <= 1.0:
+        raise ConfigError(
+            f"loss.pl_decay={flat['loss.pl_decay']!r} is out of range: it must be in (0, 1]"
+        )
 
 
 def _schedule_reads_num_steps(config: dict) -> bool:

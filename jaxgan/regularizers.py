@@ -50,6 +50,22 @@ def dragan_penalty(d_fn, real, rng):
     return _unit_gradient_penalty(d_fn, real + alpha * delta)
 
 
+def path_lengths(synthesize, ws, y):
+    """StyleGAN2's path lengths (Karras et al. 2020), one per sample: ||J_w^T y|| with J_w the
+    Jacobian of the images synthesize(ws) in the styles ws [N, layers, w_dim], its squared norm
+    over w's dimensions averaged over the layers, then square-rooted. y is image-shaped N(0, 1)
+    noise scaled by 1 / sqrt(H W), so the lengths do not depend on the resolution."""
+    grads = jax.grad(lambda w: jnp.sum(synthesize(w).astype(jnp.float32) * y))(ws)
+    return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float32)), -1), -1))
+
+
+def path_length_penalty(lengths, running_mean, decay: float) -> tuple:
+    """(E[(length - a)^2], a): a is the running mean moved toward this batch's mean length by
+    `decay` (StyleGAN2's pl_mean; the penalty uses the moved mean, as its reference code does)."""
+    mean = running_mean + decay * (jnp.mean(lengths) - running_mean)
+    return jnp.mean(jnp.square(lengths - mean)), mean
+
+
 # Penalty weight key in config.loss -> what it penalises (config validation names them).
 PENALTIES = {
     "gp_weight": "WGAN-GP",

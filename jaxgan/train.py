@@ -208,12 +208,23 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
     )
     writer.write_json("config.json", config.to_dict())
     repl, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-    step_fn = jax.jit(
-        recipe.make_train_step(config, spec),
-        in_shardings=(repl, batch_sharding),
-        out_shardings=(repl, repl),
-        donate_argnums=0,
-    )
+    # A recipe whose step changes during training (ProGAN's stages) names the phase of each
+    # step; each phase compiles its own step when the run reaches it.
+    phase_of = getattr(recipe, "phase", lambda config, step: None)
+    phase = phase_of(config, start)
+
+    def compile_step(batch):
+        make = recipe.make_train_step
+        fn = make(config, spec) if phase is None else make(config, spec, phase=phase)
+        jitted = jax.jit(
+            fn, in_shardings=(repl, batch_sharding), out_shardings=(repl, repl), donate_argnums=0
+        )
+        began = time.perf_counter()
+        compiled = jitted.lower(state, batch).compile()
+        which = "" if phase is None else f" (phase {phase})"
+        logging.info("train step%s compiled in %.1fs", which, time.perf_counter() - began)
+        return compiled
+
     draw_samples = _sample_drawer(config, recipe, spec)
     evaluation = _Evaluation(config, workdir, start) if config.eval.every_steps else None
     profile = _Profile(config, workdir)
@@ -286,11 +297,13 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
                     batch = parallel.to_global(next(iterator), mesh)
                     in_step = True
                     if compiled is None:
-                        began = time.perf_counter()
-                        compiled = step_fn.lower(state, batch).compile()
-                        logging.info("train step compiled in %.1fs", time.perf_counter() - began)
+                        compiled = compile_step(batch)
                         throughput = writers.Throughput(start)
                         loop_began = time.perf_counter()
+                    elif phase_of(config, step) != phase:
+                        phase = phase_of(config, step)
+                        with throughput.excluded():
+                            compiled = compile_step(batch)
                     profile.before(step + 1)
                     state, metrics = compiled(state, batch)
                     in_step = False

@@ -78,7 +78,7 @@ def test_default_config_has_the_contract_keys():
     assert set(c.keys()) == {
         "name", "split", "image_size", "channels", "cache_dir", "tfds_data_dir", "path",
         "num_modes", "toy_std", "toy_radius", "num_threads", "prefetch", "crop", "labels_file",
-        "flip", "translate", "clusters",
+        "flip", "translate", "clusters", "max_examples",
     }  # fmt: skip
     assert (c.name, c.split, c.image_size, c.channels) == ("embedded_mnist", "train", 0, 0)
     assert isinstance(c.toy_std, float) and isinstance(c.toy_radius, float)
@@ -90,6 +90,17 @@ def test_describe_reads_no_data(tmp_path):
     assert list(tmp_path.iterdir()) == []  # Nothing prepared by describe.
     assert data.describe(config(image_size=32, channels=3)).shape == (32, 32, 3)
     assert data.describe(config(split="test")).num_examples == 500
+
+
+def test_max_examples_trains_on_the_splits_first_examples_only():
+    assert data.describe(config(max_examples=16)).num_examples == 16
+    assert data.describe(config(max_examples=10**6)).num_examples == 4500
+    drawn = np.concatenate([b["x"] for b in take(config(max_examples=16), 6, batch=8)])
+    distinct = {to_uint8(x).tobytes() for x in drawn}
+    images, _ = embedded_mnist._load_split(str(embedded_mnist.data_dir(config())), "train")
+    assert distinct == {image.tobytes() for image in images[:16]}  # 3 epochs of the first 16.
+    with pytest.raises(data.DataError, match="data.max_examples=-1 is not allowed"):
+        data.describe(config(max_examples=-1))
 
 
 def test_cache_root_order(monkeypatch, tmp_path):

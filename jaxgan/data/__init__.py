@@ -83,6 +83,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.path = ""  # image_folder, paired_folder, unpaired_folder: the folder of pictures.
     c.crop = "center"  # Folders: a non-square picture's square: center, random or pad.
     c.labels_file = ""  # image_folder: .json/.csv of relative path -> class name.
+    c.max_examples = 0  # N > 0: train on the split's first N examples only (small-data runs).
     c.clusters = 0  # K >= 2: labels are the images' k-means clusters (clusters.py); 0 = own.
     c.flip = False  # Augment: mirror each training image left-right with probability 1/2.
     c.translate = 0  # Augment: shift by up to this many pixels (reflect-pad, random crop).
@@ -127,6 +128,8 @@ def describe(cfg: ml_collections.ConfigDict) -> DataSpec:
         if builder is None:
             raise _unknown_name(cfg.name)
         spec = catalog.describe(cfg, builder)
+    if cfg.max_examples and spec.num_examples:
+        spec = spec._replace(num_examples=min(spec.num_examples, cfg.max_examples))
     if not cfg.clusters:
         return spec
     clusters.check(cfg, spec.num_examples)
@@ -218,6 +221,7 @@ def make_iterator(
             from jaxgan.data import catalog
 
             num_examples, read = catalog.reader(cfg, spec.shape)
+        num_examples = min(num_examples, cfg.max_examples or num_examples)
         if cfg.clusters:
             read = _with_cluster_labels(cfg, read, num_examples, spec.shape)
         steps = pipeline.image_batches(

@@ -70,6 +70,11 @@ def check_options(cfg: ml_collections.ConfigDict) -> None:
     _check_int(cfg, "num_threads", 0)
     _check_int(cfg, "prefetch", 0)
     _check_int(cfg, "translate", 0)
+    _check_int(cfg, "max_examples", 0)
+    if cfg.max_examples and str(cfg.name).startswith("toy2d"):
+        raise DataError(
+            f"data.max_examples limits a dataset; {cfg.name!r} is drawn afresh each step"
+        )
     if not isinstance(cfg.flip, bool):
         raise DataError(f"data.flip={cfg.flip!r} is not allowed: use True or False")
     if cfg.crop not in CROPS:

@@ -10,7 +10,18 @@ DISCRIMINATOR entry next to its flax modules.
 import flax.linen as nn
 import ml_collections
 
-from jaxgan.models import cyclegan, dcgan, keras_dcgan, mlp, patchgan, resnet, srresnet, unet
+from jaxgan.models import (
+    cyclegan,
+    dcgan,
+    keras_dcgan,
+    mlp,
+    patchgan,
+    progan,
+    resnet,
+    srresnet,
+    stylegan2,
+    unet,
+)
 from jaxgan.models import vae as vae_models
 from jaxgan.models.architecture import Architecture, Context
 from jaxgan.models.dcgan import pyramid
@@ -24,6 +35,8 @@ GENERATORS = {
     "keras_dcgan": keras_dcgan.GENERATOR,
     "cyclegan_resnet": cyclegan.GENERATOR,
     "srresnet": srresnet.GENERATOR,
+    "stylegan2": stylegan2.GENERATOR,
+    "progan": progan.GENERATOR,
 }
 DISCRIMINATORS = {
     "dcgan": dcgan.DISCRIMINATOR,
@@ -31,6 +44,8 @@ DISCRIMINATORS = {
     "patchgan": patchgan.DISCRIMINATOR,
     "resnet": resnet.DISCRIMINATOR,
     "keras_dcgan": keras_dcgan.DISCRIMINATOR,
+    "stylegan2": stylegan2.DISCRIMINATOR,
+    "progan": progan.DISCRIMINATOR,
     "dcgan_encoder": vae_models.ENCODER,  # The VAE recipe's encoder q(z | x).
 }
 REGISTRIES = {"g": GENERATORS, "d": DISCRIMINATORS}

@@ -11,6 +11,8 @@ A recipe module provides:
     check(config, spec)                 ConfigError for combinations that make no sense
     init(config, spec, rng) -> TrainState
     make_train_step(config, spec)       pure (state, batch) -> (state, metrics)
+    phase(config, step) (optional)      which compiled step trains `step` (ProGAN's stage):
+                                        make_train_step(config, spec, phase=...) builds it
     make_generate(config, spec)         pure (state, inputs, rng) -> images, inference mode
     sample_inputs(config, spec, num, rng, **given) -> inputs for the sample grid and
                                         --mode=sample (latents, labels, source images)
@@ -33,6 +35,7 @@ RECIPES = {
     "sr": "jaxgan.recipes.sr",
     "inpaint": "jaxgan.recipes.inpaint",
     "vae": "jaxgan.recipes.vae",
+    "progan": "jaxgan.recipes.progan",
 }
 
 
@@ -75,6 +78,12 @@ def _check_penalties(config) -> None:
             f"loss.clip={config.loss.clip} with model.d.spectral_norm=True: both bound D's "
             "Lipschitz constant, and clipping the normalised weights breaks spectral norm's "
             "power iteration; use one of them"
+        )
+    if config.loss.pl_weight > 0 and config.model.g.name != "stylegan2":
+        raise config_lib.ConfigError(
+            f"loss.pl_weight={config.loss.pl_weight} with model.g.name={config.model.g.name!r}: "
+            "path-length regularisation needs StyleGAN2's styles; use model.g.name='stylegan2' "
+            "or loss.pl_weight=0"
         )
     norm = config.model.d.get("norm")
     for key, name in regularizers.PENALTIES.items():

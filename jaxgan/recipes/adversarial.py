@@ -113,7 +113,10 @@ def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call
     real_logits, fake_logits = jnp.split(logits, 2)
     loss = d_loss_fn(config)(real_logits, fake_logits)
     penalised = any(config.loss[k] for k in regularizers.PENALTIES) or classes is not None
-    aux = {"d_adv_loss": loss} if penalised else {}
+    aux = {"d_adv_loss": loss} if penalised or config.loss.drift_weight else {}
+    if config.loss.drift_weight:  # ProGAN: keeps a Wasserstein critic's outputs near 0.
+        aux["drift"] = jnp.mean(jnp.square(real_logits))
+        loss = loss + config.loss.drift_weight * aux["drift"]
     if classes is not None:
         aux["d_class_loss"] = class_loss(jnp.split(classes, 2)[0], cond["label"])
         loss = loss + config.loss.class_weight * aux["d_class_loss"]
@@ -149,6 +152,8 @@ def d_update(
         **aux,
         **discriminator_metrics(config.loss.name, real_logits, fake_logits),
     }
+    if config.augment.ada == "adaptive":  # ADA's overfitting heuristic r_t.
+        metrics["ada_rt"] = jnp.mean(jnp.sign(real_logits))
     return player, metrics
 
 
@@ -174,9 +179,9 @@ def g_adversarial_loss(fake, cond, player, rng, *, d, call, config, real=None) -
     return loss, variables
 
 
-def d_view(images: tuple, rng, step, config) -> tuple:
+def d_view(images: tuple, rng, step, config, ada_p=None) -> tuple:
     """`images` as D sees them at `step` (jaxgan.augment.d_view), drawn from a call's `rng`."""
-    return augment.d_view(images, jax.random.fold_in(rng, 0), step, config)
+    return augment.d_view(images, jax.random.fold_in(rng, 0), step, config, ada_p)
 
 
 def image_call(step, config):

@@ -26,15 +26,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import data, images, models
+from jaxgan import ada, data, images, models, regularizers
 from jaxgan import state as state_lib
 from jaxgan.config import ConfigError
 from jaxgan.models import resnet
 from jaxgan.recipes import adversarial, common
 
 NAME = "gan"
-GENERATORS = ("dcgan", "mlp", "resnet", "keras_dcgan")  # The first is the default.
-DISCRIMINATORS = ("dcgan", "mlp", "resnet", "keras_dcgan")
+GENERATORS = ("dcgan", "mlp", "resnet", "keras_dcgan", "stylegan2")  # The first: the default.
+DISCRIMINATORS = ("dcgan", "mlp", "resnet", "keras_dcgan", "stylegan2")
 SMOKE = {"z_dim": 8}
 EXPERIMENT = "dcgan"  # experiments/<EXPERIMENT>.py: the one the recipe tests run (":smoke").
 
@@ -127,7 +127,12 @@ def init(config, spec, rng) -> state_lib.TrainState:
     g = state_lib.init_player(m.g, g_tx, g_rng, z, **(label if m.g_labels else {}))
     x = pack(jnp.zeros((config.gan.pack,) + tuple(spec.shape), jnp.float32), config.gan.pack)
     d = state_lib.init_player(m.d, d_tx, d_rng, x, **(label if m.d_labels else {}))
-    return state_lib.initial_state(rng, {"g": g, "d": d})
+    extras = {}
+    if config.loss.pl_weight > 0:
+        extras["pl_mean"] = jnp.zeros((), jnp.float32)
+    if config.augment.ada != "off":
+        extras["ada_p"] = jnp.asarray(config.augment.ada_p, jnp.float32)
+    return state_lib.initial_state(rng, {"g": g, "d": d}, extras=extras)
 
 
 def critic_keys(state, k: int) -> tuple:
@@ -137,6 +142,7 @@ def critic_keys(state, k: int) -> tuple:
 
 G_VIEW_TAG = 2**16  # step_key tag of G's update (critic iterations use tags 0..n_critic-1).
 UNROLL_TAG = 2**16 + 1  # step_key tag of the unrolled D updates G looks through.
+PATH_LENGTH_TAG = 2**16 + 2  # step_key tag of the path-length pass.
 
 
 def pack(x, m: int):
@@ -156,15 +162,15 @@ def unpack(x, m: int):
     return x.reshape((-1,) + x.shape[2:])
 
 
-def _call(m: Models, step, config):
-    """D's train-mode call on its view of the (packed) images at `step`, with the condition it
-    takes (labels, or nothing)."""
+def _call(m: Models, step, config, ada_p=None):
+    """D's train-mode call on its view of the (packed) images at `step` (ADA at probability
+    `ada_p`), with the condition it takes (labels, or nothing)."""
 
     m_pack = config.gan.pack
 
     def call(d, params, variables, x, cond, rng):
         kwargs = {"label": cond["label"]} if m.d_labels else {}
-        (x,) = adversarial.d_view((unpack(x, m_pack),), rng, step, config)
+        (x,) = adversarial.d_view((unpack(x, m_pack),), rng, step, config, ada_p)
         return adversarial.apply_d(d, params, variables, pack(x, m_pack), rng, **kwargs)
 
     return call
@@ -176,26 +182,33 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     per_update = batch["x"].shape[0] // n_critic
     # Rows b * n_critic + k form critic iteration k's batch: each device keeps its own rows.
     rows = jax.tree.map(lambda v: v.reshape((per_update, n_critic) + v.shape[1:]), batch)
-    call = _call(m, state.step, config)
+    call = _call(m, state.step, config, state.extras.get("ada_p"))
     g, d = state.players["g"], state.players["d"]
     g_vars = g.variables
     d_update = functools.partial(adversarial.d_update, d=m.d, tx=d_tx, call=call, config=config)
 
-    def generate(params, variables, z, cond):
+    def generate(params, variables, z, cond, key):
         kwargs = {"label": cond["label"]} if m.g_labels else {}
-        images, variables = state_lib.apply_train(m.g, params, variables, z, **kwargs)
+        rngs = {"noise": key}  # StyleGAN2's noise inputs and style mixing draw from it.
+        images, variables = state_lib.apply_train(m.g, params, variables, z, rngs=rngs, **kwargs)
         return pack(images, m_pack), variables
 
+    real_signs = []  # ADA's r_t of each critic update.
     for k in range(n_critic):
         z_rng, reg_rng = critic_keys(state, k)
         z = jax.random.normal(z_rng, (per_update, config.gan.z_dim), jnp.float32)
         labelled = m.g_labels or m.d_labels or m.d_classifies
         cond = {"label": rows["label"][:, k]} if labelled else {}
+        g_key = jax.random.fold_in(z_rng, 1)
         fake, g_vjp, g_vars = jax.vjp(
-            functools.partial(generate, variables=g_vars, z=z, cond=cond), g.params, has_aux=True
+            functools.partial(generate, variables=g_vars, z=z, cond=cond, key=g_key),
+            g.params,
+            has_aux=True,
         )
         real = pack(rows["x"][:, k], m_pack)
         d, metrics = d_update(d, real, fake, cond, reg_rng, d_step=state.step * n_critic + k)
+        if "ada_rt" in metrics:
+            real_signs.append(metrics["ada_rt"])
 
     def unrolled(fake):
         """D after gan.unroll_steps more updates on (real, fake), differentiable in fake."""
@@ -221,11 +234,60 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     objective = lambda fake: g_loss_of(fake, player=unrolled(fake) if unroll else d)
     (g_loss, d_vars), fake_grad = jax.value_and_grad(objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(fake_grad)
+    metrics = {**metrics, "g_loss": g_loss}
+    extras = state.extras
+    if config.loss.pl_weight > 0:
+        pl_grads, extras, pl_metrics = lazy_path_length(state, m, per_update, config)
+        g_grads = jax.tree.map(jnp.add, g_grads, pl_grads)
+        metrics.update(pl_metrics)
+    if real_signs:
+        p = ada.adjust(
+            extras["ada_p"], jnp.mean(jnp.stack(real_signs)), batch["x"].shape[0], config
+        )
+        extras = {**extras, "ada_p": p}
+    if "ada_p" in extras:
+        metrics["ada_p"] = state.extras["ada_p"]  # The p this step's views were drawn with.
     g = state_lib.apply_updates(g.replace(variables=g_vars), g_grads, g_tx)
     # D's non-param variables (BatchNorm statistics, spectral-norm vectors) move with G's pass
     # through D, but not with the unrolled updates, which are only G's look-ahead.
     players = {"g": g, "d": d if unroll else d.replace(variables=d_vars)}
-    return state_lib.advance(state, players, {**metrics, "g_loss": g_loss}, config.train.ema_decay)
+    return state_lib.advance(state, players, metrics, config.train.ema_decay, extras)
+
+
+def lazy_path_length(state, m: Models, batch: int, config) -> tuple:
+    """(gradient of G's path-length penalty w.r.t. its params, extras with the moved running
+    mean, metrics) on G updates 0, k, 2k, ... (k = loss.pl_interval; weight pl_weight x k);
+    zero gradient and the mean unchanged in between, where a lax.cond skips the pass.
+
+    The pass is StyleGAN2's: its own latents (batch / pl_batch_shrink of them), mixed styles
+    and noise, G's params before this step's update."""
+    loss, g = config.loss, state.players["g"]
+    z_key, noise_key, y_key = jax.random.split(state_lib.step_key(state, PATH_LENGTH_TAG), 3)
+    n = max(1, batch // loss.pl_batch_shrink)
+    z = jax.random.normal(z_key, (n, config.gan.z_dim), jnp.float32)
+    rngs = {"noise": noise_key}
+
+    def penalty(params):
+        variables = {"params": params, **g.variables}
+        ws, _ = m.g.apply(variables, z, True, method="style", rngs=rngs, mutable=True)
+        synthesize = lambda w: m.g.apply(variables, w, True, method="synthesize", rngs=rngs)
+        shape = jax.eval_shape(synthesize, ws).shape
+        y = jax.random.normal(y_key, shape) / jnp.sqrt(shape[1] * shape[2])
+        lengths = regularizers.path_lengths(synthesize, ws, y)
+        return regularizers.path_length_penalty(lengths, state.extras["pl_mean"], loss.pl_decay)
+
+    def compute():
+        (value, mean), grads = jax.value_and_grad(penalty, has_aux=True)(g.params)
+        scale = loss.pl_weight * loss.pl_interval
+        return jax.tree.map(lambda t: scale * t, grads), mean, value
+
+    def skip():
+        zeros = jax.tree.map(jnp.zeros_like, g.params)
+        return zeros, state.extras["pl_mean"], jnp.zeros((), jnp.float32)
+
+    grads, mean, value = jax.lax.cond(state.step % loss.pl_interval == 0, compute, skip)
+    extras = {**state.extras, "pl_mean": mean}
+    return grads, extras, {"pl_penalty": value, "pl_mean": mean}
 
 
 def make_train_step(config, spec):
@@ -274,13 +336,17 @@ def sample_inputs(config, spec, num: int, rng, *, labels=None) -> dict:
 
 
 def eval_inputs(config, spec, num: int, rng) -> tuple:
-    """Latents, and labels drawn from the data's class frequencies; compared with config.data."""
+    """Latents, and labels drawn from the data's class frequencies; compared with config.data's
+    whole split, also when training used only its first data.max_examples, so that runs on
+    subsets of different sizes are measured against one reference."""
     inputs = {"z": jax.random.normal(rng, (num, config.gan.z_dim), jnp.float32)}
     if models.architecture("g", config.model.g).takes_labels(config.model.g):
         freq = common.class_frequencies(config.data, spec.num_classes)
         label_rng = jax.random.fold_in(rng, 1)
         inputs["label"] = jax.random.choice(label_rng, len(freq), (num,), p=jnp.asarray(freq))
-    return inputs, config.data
+    reference = config.data.copy_and_resolve_references()
+    reference.max_examples = 0
+    return inputs, reference
 
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:
