@@ -7,8 +7,8 @@ generator EMA.
 
   python launch.py --config=experiments/stylegan2.py --workdir=/tmp/stylegan2
 
-Widths are small so that a CPU trains a useful amount in minutes: 32 channels at 32x32, doubling
-per halving up to 128 (the paper's CIFAR-10 model has 512). The digits are resized from 28 to 32.
+Widths are small so that a CPU trains a useful amount in minutes: 16 channels at 32x32, doubling
+per halving up to 64 (the paper's CIFAR-10 model has 512). The digits are resized from 28 to 32.
 Truncated samples: `--config.model.g.psi=0.7` with `--mode=sample` or `--mode=evaluate`.
 """
 
@@ -21,8 +21,8 @@ def get_config(arg: str | None = None):
     c.data.image_size = 32
     c.gan.z_dim = 128
     c.model.g.w_dim = 128
-    c.model.g.width = c.model.d.width = 32
-    c.model.g.max_width = c.model.d.max_width = 128
+    c.model.g.width = c.model.d.width = 16
+    c.model.g.max_width = c.model.d.max_width = 64
     c.loss.name = "non_saturating"
     c.loss.r1_weight = 0.0002 * 32**2 / 64
     c.loss.lazy_interval = 16

@@ -208,12 +208,17 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
     )
     writer.write_json("config.json", config.to_dict())
     repl, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-    # A recipe whose step changes during training (ProGAN's stages) names the phase of each
-    # step; each phase compiles its own step when the run reaches it.
+    # A recipe whose step changes during training (ProGAN's stages, the GAN recipe's lazy
+    # regularisation) names the phase of each step; each phase compiles its own step when the
+    # run first reaches it.
     phase_of = getattr(recipe, "phase", lambda config, step: None)
     phase = phase_of(config, start)
 
+    compiled_phases = {}  # phase -> compiled step (lazy regularisation alternates them).
+
     def compile_step(batch):
+        if phase in compiled_phases:
+            return compiled_phases[phase]
         make = recipe.make_train_step
         fn = make(config, spec) if phase is None else make(config, spec, phase=phase)
         jitted = jax.jit(
@@ -223,6 +228,7 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
         compiled = jitted.lower(state, batch).compile()
         which = "" if phase is None else f" (phase {phase})"
         logging.info("train step%s compiled in %.1fs", which, time.perf_counter() - began)
+        compiled_phases[phase] = compiled
         return compiled
 
     draw_samples = _sample_drawer(config, recipe, spec)

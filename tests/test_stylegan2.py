@@ -15,6 +15,7 @@ from jaxgan import config as config_lib
 from jaxgan.config import ConfigError
 from jaxgan.models import equalized as eq
 from jaxgan.models import stylegan2 as sg
+from jaxgan.recipes import gan
 
 from conftest import ROOT
 
@@ -199,6 +200,23 @@ def test_path_length_applies_every_kth_g_update_and_moves_its_mean_then(lazy_run
         assert (row["pl_penalty"] > 0) == (i % 3 == 0) == mean_moved, (i, row)
         assert (row["r1"] > 0) == (i % 2 == 0), (i, row)
     assert lazy_run["step"]._cache_size() == 1, "one compiled step for applying and skipping"
+
+
+def test_steps_compiled_per_phase_equal_the_step_that_decides_inside(lazy_run):
+    """The loop runs a step compiled for each pattern of due regularisers (gan.phase): the same
+    numbers as the single step whose lax.conds decide, without convolutions inside a cond."""
+    config, states = lazy_run["config"], lazy_run["states"]
+    recipe, spec = recipes.prepare(config)
+    phases = [gan.phase(config, i) for i in range(6)]
+    assert phases[:4] == [((True,), True), ((False,), False), ((True,), False), ((False,), True)]
+    for i, batch in enumerate(_batches(config, 6)):
+        step = jax.jit(recipe.make_train_step(config, spec, phase=phases[i]))
+        got, metrics = step(states[i], batch)
+        np.testing.assert_allclose(
+            metrics["pl_penalty"], lazy_run["rows"][i]["pl_penalty"], rtol=1e-4
+        )
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(states[i + 1]), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
 
 
 def test_a_run_stopped_between_lazy_steps_resumes_bit_identically(lazy_run, tmp_path):

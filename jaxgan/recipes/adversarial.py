@@ -92,19 +92,25 @@ def penalty_weights(config) -> dict:
     }
 
 
-def lazy_penalties(d_fn, real, fake, rng, config, d_step) -> dict:
+def lazy_penalties(d_fn, real, fake, rng, config, d_step, due=None) -> dict:
     """The penalties on D updates d_step = 0, k, 2k, ... only, k = loss.lazy_interval (Karras et
-    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between, where a
-    lax.cond skips their computation, so one compiled step serves every update."""
+    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between.
+
+    `due` (a Python bool) says whether this update is one of them, for a step compiled for it;
+    None decides from the traced d_step with a lax.cond, so one compiled step serves every
+    update. XLA:CPU runs convolutions inside a conditional many times slower than outside it
+    (jax-ml/jax#12868), so the GAN recipe's loop-run steps pass `due` (see gan.phase)."""
     k = config.loss.lazy_interval
     compute = lambda: penalties(d_fn, real, fake, rng, config)
-    if k == 1:
+    if k == 1 or due is True:
         return compute()
     zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(compute))
+    if due is False:
+        return zeros()
     return jax.lax.cond(d_step % k == 0, compute, zeros)
 
 
-def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call, config):
+def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call, config, due=None):
     """D's loss (plus penalties) on one real batch and one (constant) fake batch."""
     view_rng = jax.random.fold_in(reg_rng, VIEW_TAG)
     both = jnp.concatenate([real, fake])
@@ -122,7 +128,7 @@ def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call
         loss = loss + config.loss.class_weight * aux["d_class_loss"]
     penalty_view = jax.random.fold_in(reg_rng, PENALTY_VIEW_TAG)
     d_fn = lambda v: split_logits(call(d, params, variables, v, cond, penalty_view)[0])[0]
-    values = lazy_penalties(d_fn, real, fake, reg_rng, config, d_step)
+    values = lazy_penalties(d_fn, real, fake, reg_rng, config, d_step, due)
     weights = penalty_weights(config)
     for name, value in values.items():  # One add each, in a fixed order.
         loss = loss + config.loss.lazy_interval * weights[name] * value
@@ -131,12 +137,25 @@ def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call
 
 
 def d_update(
-    player, real, fake, cond, reg_rng, *, d, tx, call, config, d_step=0, constant_fake=True
+    player,
+    real,
+    fake,
+    cond,
+    reg_rng,
+    *,
+    d,
+    tx,
+    call,
+    config,
+    d_step=0,
+    constant_fake=True,
+    due=None,
 ) -> tuple:
     """(player after one D update, metrics). `d_step` counts D updates (for lazy
-    regularisation). `fake` is a constant unless `constant_fake` is False: then the new player
-    is differentiable in `fake` (an unrolled GAN's G looks through D's updates)."""
-    objective = functools.partial(d_objective, d=d, call=call, config=config)
+    regularisation; `due`: see lazy_penalties). `fake` is a constant unless `constant_fake` is
+    False: then the new player is differentiable in `fake` (an unrolled GAN's G looks through
+    D's updates)."""
+    objective = functools.partial(d_objective, d=d, call=call, config=config, due=due)
     fake = jax.lax.stop_gradient(fake) if constant_fake else fake
     (loss, (variables, real_logits, fake_logits, aux)), grads = jax.value_and_grad(
         objective, has_aux=True

@@ -176,8 +176,24 @@ def _call(m: Models, step, config, ada_p=None):
     return call
 
 
-def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
-    """One GAN step; see the module docstring. Bound by `make_train_step`."""
+def phase(config, step: int):
+    """For lazy regularisation, which of this step's updates regularise: (R1/R2/GP due on each
+    critic update, path length due on G's update), so that the loop runs a step compiled for
+    that pattern instead of one with lax.conds (slow around convolutions on XLA:CPU); None
+    when nothing is lazy."""
+    loss, n_critic = config.loss, config.train.n_critic
+    d_lazy = loss.lazy_interval > 1 and any(loss[k] for k in regularizers.PENALTIES)
+    g_lazy = loss.pl_weight > 0 and loss.pl_interval > 1
+    if not (d_lazy or g_lazy):
+        return None
+    d_due = tuple((step * n_critic + k) % loss.lazy_interval == 0 for k in range(n_critic))
+    return (d_due if d_lazy else None, step % loss.pl_interval == 0 if g_lazy else None)
+
+
+def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
+    """One GAN step; see the module docstring. Bound by `make_train_step`; `lazy` is a
+    `phase(config, step)`, or None to decide lazy regularisation inside the step."""
+    d_due, pl_due = lazy if lazy is not None else (None, None)
     n_critic, m_pack, unroll = config.train.n_critic, config.gan.pack, config.gan.unroll_steps
     per_update = batch["x"].shape[0] // n_critic
     # Rows b * n_critic + k form critic iteration k's batch: each device keeps its own rows.
@@ -206,7 +222,9 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
             has_aux=True,
         )
         real = pack(rows["x"][:, k], m_pack)
-        d, metrics = d_update(d, real, fake, cond, reg_rng, d_step=state.step * n_critic + k)
+        due = d_due[k] if d_due is not None else None
+        d_step = state.step * n_critic + k
+        d, metrics = d_update(d, real, fake, cond, reg_rng, d_step=d_step, due=due)
         if "ada_rt" in metrics:
             real_signs.append(metrics["ada_rt"])
 
@@ -237,7 +255,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     metrics = {**metrics, "g_loss": g_loss}
     extras = state.extras
     if config.loss.pl_weight > 0:
-        pl_grads, extras, pl_metrics = lazy_path_length(state, m, per_update, config)
+        pl_grads, extras, pl_metrics = lazy_path_length(state, m, per_update, config, pl_due)
         g_grads = jax.tree.map(jnp.add, g_grads, pl_grads)
         metrics.update(pl_metrics)
     if real_signs:
@@ -254,10 +272,10 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config):
     return state_lib.advance(state, players, metrics, config.train.ema_decay, extras)
 
 
-def lazy_path_length(state, m: Models, batch: int, config) -> tuple:
+def lazy_path_length(state, m: Models, batch: int, config, due=None) -> tuple:
     """(gradient of G's path-length penalty w.r.t. its params, extras with the moved running
     mean, metrics) on G updates 0, k, 2k, ... (k = loss.pl_interval; weight pl_weight x k);
-    zero gradient and the mean unchanged in between, where a lax.cond skips the pass.
+    zero gradient and the mean unchanged in between. `due` as in adversarial.lazy_penalties.
 
     The pass is StyleGAN2's: its own latents (batch / pl_batch_shrink of them), mixed styles
     and noise, G's params before this step's update."""
@@ -285,15 +303,20 @@ def lazy_path_length(state, m: Models, batch: int, config) -> tuple:
         zeros = jax.tree.map(jnp.zeros_like, g.params)
         return zeros, state.extras["pl_mean"], jnp.zeros((), jnp.float32)
 
-    grads, mean, value = jax.lax.cond(state.step % loss.pl_interval == 0, compute, skip)
+    if loss.pl_interval == 1 or due is not None:
+        grads, mean, value = compute() if loss.pl_interval == 1 or due else skip()
+    else:
+        grads, mean, value = jax.lax.cond(state.step % loss.pl_interval == 0, compute, skip)
     extras = {**state.extras, "pl_mean": mean}
     return grads, extras, {"pl_penalty": value, "pl_mean": mean}
 
 
-def make_train_step(config, spec):
-    """The pure step for this config, hyperparameters bound: jit it (and shard it) yourself."""
+def make_train_step(config, spec, phase=None):
+    """The pure step for this config, hyperparameters bound: jit it (and shard it) yourself.
+    `phase`: a `phase(config, step)` to compile for (lazy regularisation decided statically)."""
     g_tx, d_tx = common.optimizers(config)
-    return functools.partial(train_step, m=build(config, spec), g_tx=g_tx, d_tx=d_tx, config=config)
+    m = build(config, spec)
+    return functools.partial(train_step, m=m, g_tx=g_tx, d_tx=d_tx, config=config, lazy=phase)
 
 
 def make_generate(config, spec):
