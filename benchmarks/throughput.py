@@ -1,9 +1,12 @@
 """Train-step throughput of each recipe's model against this machine's matmul peak.
 
-Models: DCGAN-28, DCGAN-64 and the MLP GAN; pix2pix (experiments/pix2pix.py, 32x32 U-Net and
-PatchGAN), CycleGAN (experiments/cyclegan.py: two generators, two Ds), SR (experiments/
-sr_photos.py, x4 from 64x64 crops) and inpainting (experiments/inpaint_digits.py), each at
---batch.
+Models: DCGAN-28, DCGAN-64 and the MLP GAN; SNGAN and BigGAN (experiments/hinge_sngan.py,
+biggan.py: ResNets at 28x28), StyleGAN2 (experiments/stylegan2.py, 32x32; its lazy R1 and
+path-length passes are in the timed steps, in the FLOPs only as the G and D passes), ProGAN
+(experiments/progan.py: its last stage, 32x32, FLOPs over the whole step); pix2pix
+(experiments/pix2pix.py, 32x32 U-Net and PatchGAN), CycleGAN (experiments/cyclegan.py: two
+generators, two Ds), SR (experiments/sr_photos.py, x4 from 64x64 crops) and inpainting
+(experiments/inpaint_digits.py), each at --batch.
 
 For each model, in its own subprocess (so peak RSS is its own): trace and compile time, the median
 step time over timed windows after warm-up, images/s, peak RSS, the step's FLOPs and the fraction
@@ -47,7 +50,11 @@ from jaxgan import malloc_settings, xla_defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAN_MODELS = ("dcgan28", "dcgan64", "mlp")
-EXPERIMENTS = {  # The translating recipes' models: their experiments as they train.
+EXPERIMENTS = {  # Models timed as their experiments train them.
+    "sngan": "hinge_sngan",
+    "biggan": "biggan",
+    "stylegan2": "stylegan2",
+    "progan": "progan",
     "pix2pix": "pix2pix",
     "cyclegan": "cyclegan",
     "sr": "sr_photos",
@@ -105,7 +112,7 @@ def time_step(config, seconds: float) -> dict:
     import jax.numpy as jnp
 
     import jaxgan
-    from jaxgan import recipes
+    from jaxgan import models, recipes
     from jaxgan.recipes import common
 
     batch = config.train.batch_size
@@ -118,11 +125,20 @@ def time_step(config, seconds: float) -> dict:
         for i, (name, shape) in enumerate(spec.fields.items())
     }
     x = batch_data["x"]
-    train_step = jaxgan.make_train_step(config)
-    step = jax.jit(train_step, donate_argnums=0)
+    recipe = recipes.get(config.recipe)
+    phase_of = getattr(recipe, "phase", lambda config, step: None)
+    phases = {}  # As the loop runs them: one compiled step per phase (lazy regularisation).
 
+    def step_at(count: int):
+        phase = phase_of(config, count)
+        if phase not in phases:
+            fn = recipe.make_train_step(config, spec, **({} if phase is None else {"phase": phase}))
+            phases[phase] = jax.jit(fn, donate_argnums=0).lower(state, batch_data).compile()
+        return phases[phase]
+
+    train_step = jaxgan.make_train_step(config)
     began = time.perf_counter()
-    lowered = step.lower(state, batch_data)
+    lowered = jax.jit(train_step, donate_argnums=0).lower(state, batch_data)
     traced = time.perf_counter() - began
     began = time.perf_counter()
     compiled = lowered.compile()
@@ -134,17 +150,26 @@ def time_step(config, seconds: float) -> dict:
         z = jnp.zeros((1, config.gan.z_dim))
         g_vars = {"params": state.players["g"].params, **state.players["g"].variables}
         d_vars = {"params": state.players["d"].params, **state.players["d"].variables}
-        g_fwd = count_flops(lambda v, z: g.apply(v, z, train=False), g_vars, z)
-        d_fwd = count_flops(lambda v, x: d.apply(v, x, train=False), d_vars, x[:1])
+        label = lambda role: (  # Class 0 for a model that takes labels.
+            jnp.zeros((1,), jnp.int32)
+            if models.architecture(role, config.model[role]).takes_labels(config.model[role])
+            else None
+        )
+        g_label, d_label = label("g"), label("d")
+        g_fwd = count_flops(lambda v, z: g.apply(v, z, g_label, train=False), g_vars, z)
+        d_fwd = count_flops(lambda v, x: d.apply(v, x, d_label, train=False), d_vars, x[:1])
         flops_per_image = 3.0 * (g_fwd + 3.0 * d_fwd)
     else:
         flops_per_image = count_flops(train_step, state, batch_data) / batch
 
-    for _ in range(3):
-        state, metrics = compiled(state, batch_data)
+    count = 0
+    for _ in range(16):  # Warm-up; compiles every phase a short cycle of steps uses.
+        state, metrics = step_at(count)(state, batch_data)
+        count += 1
     jax.block_until_ready(state)
     began = time.perf_counter()
-    state, metrics = compiled(state, batch_data)
+    state, metrics = step_at(count)(state, batch_data)
+    count += 1
     jax.block_until_ready(state)
     per_window = max(1, int(seconds / 5 / max(time.perf_counter() - began, 1e-6)))
     times = []
@@ -152,7 +177,8 @@ def time_step(config, seconds: float) -> dict:
     for _ in range(5):
         began = time.perf_counter()
         for _ in range(per_window):
-            state, metrics = compiled(state, batch_data)
+            state, metrics = step_at(count)(state, batch_data)
+            count += 1
         jax.block_until_ready(state)
         times.append((time.perf_counter() - began) / per_window)
     step_s = float(np.median(times))

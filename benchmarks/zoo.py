@@ -12,6 +12,9 @@ the table is regenerated from everything measured so far, with the CPU each row 
     python benchmarks/zoo.py --budget=600 [--rows=dcgan,wgan_gp] [--workdirs=/tmp/zoo]
     python benchmarks/zoo.py --table-only   # docs/zoo.md from docs/zoo.json
 
+`--table=style` does the same for the style-based and progressive generators beside DCGAN at
+32x32 (docs/style.md, docs/style.json, docs/style/).
+
 The budget counts from process start (compilation included). Run nothing else meanwhile: a row
 that shares the cores reaches fewer steps.
 """
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import NamedTuple
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 
@@ -48,6 +52,7 @@ ROWS = (
     "acgan",
     "biggan",
 )
+STYLE_ROWS = ("dcgan32", "stylegan2", "stylegan2_ada", "progan")
 METRICS = ("fid", "kid", "is", "precision", "recall", "accuracy")
 EXIT_PREEMPTED = 75
 
@@ -109,13 +114,38 @@ def draw_grid(workdir: pathlib.Path, out: pathlib.Path) -> None:
     images.save_png(picture, out)
 
 
-def run_row(row: str, budget: float, workdirs: pathlib.Path) -> dict:
+class Table(NamedTuple):
+    rows: tuple
+    page: str  # docs/<page>.md, its figures in docs/<page>.json and grids in docs/<page>/.
+    title: str
+    intro: str  # What the rows have in common; the budget and CPUs are added.
+
+
+TABLES = {
+    "zoo": Table(
+        ROWS,
+        "zoo",
+        "The zoo",
+        "Every image-generation experiment on the 5,000 embedded MNIST digits,",
+    ),
+    "style": Table(
+        STYLE_ROWS,
+        "style",
+        "Style-based and progressive generators",
+        "DCGAN, StyleGAN2, StyleGAN2 with ADA on 500 digits (data.max_examples) and ProGAN on "
+        "the embedded MNIST digits resized to 32x32, all evaluated against all 4,500 training "
+        "digits,",
+    ),
+}
+
+
+def run_row(row: str, budget: float, workdirs: pathlib.Path, table: Table) -> dict:
     workdir = workdirs / row
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     trained = train_for(row, workdir, budget)
     record = evaluate(row, workdir)
-    grid = DOCS / "zoo" / f"{row}.png"
+    grid = DOCS / table.page / f"{row}.png"
     grid.parent.mkdir(exist_ok=True)
     draw_grid(workdir, grid)
     return {
@@ -139,10 +169,10 @@ def _fmt(value, key) -> str:
     return f"{value:.2f}" if key in ("precision", "recall") else f"{value:.1f}"
 
 
-def write_table(results: dict) -> str:
+def write_table(results: dict, table: Table) -> str:
     head = "| experiment | steps | time (s) | FID | KID | IS | precision | recall | accuracy |"
     lines = [head, "|" + "---|" * 9]
-    order = [r for r in ROWS if r in results] + sorted(set(results) - set(ROWS))
+    order = [r for r in table.rows if r in results] + sorted(set(results) - set(table.rows))
     for row in order:
         r = results[row]
         cells = [_fmt(r["metrics"].get(k), k) for k in METRICS]
@@ -154,45 +184,49 @@ def write_table(results: dict) -> str:
     cpus = sorted({r["cpu"] for r in results.values()})
     budgets = sorted({r["budget_s"] for r in results.values()})
     intro = (
-        "Every image-generation experiment on the 5,000 embedded MNIST digits, trained for the "
+        f"{table.intro} trained for the "
         f"same wall-clock budget ({', '.join(f'{b:.0f} s' for b in budgets)}, compilation "
         f"included) on {' / '.join(cpus)}, 2 cores, then evaluated on 10,000 samples against "
         "the training digits with the evaluation classifier's features (FID, KID, precision "
         "and recall with k = 3) and logits (IS; accuracy: the share of a conditional "
         "generator's samples classified as the class asked for). EMA weights where the "
-        "experiment keeps them. Regenerate with `python benchmarks/zoo.py --budget=SECONDS` "
+        f"experiment keeps them. Regenerate with `python benchmarks/zoo.py --table={table.page} "
+        "--budget=SECONDS` "
         "(one row: `--rows=NAME`)."
     )
-    text = ["# The zoo", "", textwrap.fill(intro, 96, break_on_hyphens=False), "", *lines, ""]
-    missing = [row for row in ROWS if row not in results]
+    text = [f"# {table.title}", "", textwrap.fill(intro, 96, break_on_hyphens=False), "", *lines]
+    text.append("")
+    missing = [row for row in table.rows if row not in results]
     if missing:
         text += ["Not measured yet: " + ", ".join(f"`{row}`" for row in missing) + ".", ""]
     for row in order:
         r = results[row]
         text += [f"### {row}", "", f"`{r['command']}`", "", f"![{row}]({r['grid']})", ""]
-    (DOCS / "zoo.md").write_text("\n".join(text))
+    (DOCS / f"{table.page}.md").write_text("\n".join(text))
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=600.0, help="Seconds of training per row.")
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--table", default="zoo", choices=sorted(TABLES))
+    parser.add_argument("--rows", default="", help="Comma-separated; default: the table's rows.")
     parser.add_argument("--workdirs", default="/tmp/zoo")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
-    store = DOCS / "zoo.json"
+    table = TABLES[args.table]
+    store = DOCS / f"{table.page}.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     if not args.table_only:
-        rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+        rows = [r.strip() for r in (args.rows or ",".join(table.rows)).split(",") if r.strip()]
         unknown = [r for r in rows if not (ROOT / "experiments" / f"{r}.py").exists()]
         if unknown:
             raise SystemExit(f"unknown row(s) {unknown}: experiments/<row>.py must exist")
         for row in rows:
-            results[row] = run_row(row, args.budget, pathlib.Path(args.workdirs))
+            results[row] = run_row(row, args.budget, pathlib.Path(args.workdirs), table)
             store.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
             print(row, json.dumps(results[row]), flush=True)
-    print(write_table(results))
+    print(write_table(results, table))
 
 
 if __name__ == "__main__":
