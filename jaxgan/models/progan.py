@@ -43,7 +43,7 @@ class ProGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z, label=None, train: bool = True, stage: int | None = None, alpha=1.0):
-        del label, train  # Unconditional; no train-mode differences.
+        del label  # Unconditional.
         side, last = self.shape[0], num_steps(self.shape[0])
         stage = last if stage is None else stage
         ch = lambda s: channels(s, side, self.width, self.max_width)
@@ -65,7 +65,8 @@ class ProGANGenerator(nn.Module):
         image = to_rgb[stage](features[stage])
         if stage > 0:
             image = fade(upsample(to_rgb[stage - 1](features[stage - 1])), image, alpha)
-        return image.astype(jnp.float32)
+        image = image.astype(jnp.float32)  # Linear: D sees it unclipped; samples are clipped.
+        return image if train else jnp.clip(image, -1.0, 1.0)
 
 
 class ProGANDiscriminator(nn.Module):

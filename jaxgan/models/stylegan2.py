@@ -9,11 +9,12 @@ G: z -> (normalise, `mapping_layers` dense layers at learning-rate multiplier `l
 one w per layer ("ws", [N, num_ws, w_dim]); a learned constant 4x4 input; at each side two
 modulated 3x3 convolutions (the first after 2x upsampling), each adding noise of a learned
 strength, and a modulated 1x1 ToRGB whose output is added to the upsampled image so far (the
-skip architecture). Training mixes styles: with probability `mixing_prob` a second z's w takes
-over the layers from a random cut-off on. Inference: `psi` < 1 truncates w toward the tracked
-mean w (`w_avg`, moved toward each training batch's mean w with decay 0.995). Noise is drawn
-from the 'noise' key in training and is a fixed per-layer map (drawn at init, kept in the
-variables) in inference, StyleGAN2's `noise_mode='const'`, so a latent always makes one image.
+skip architecture; linear, clipped to [-1, 1] in inference only). Training mixes styles: with
+probability `mixing_prob` a second z's w takes over the layers from a random cut-off on.
+Inference: `psi` < 1 truncates w toward the tracked mean w (`w_avg`, moved toward each training
+batch's mean w with decay 0.995). Noise is drawn from the 'noise' key in training and is a fixed
+per-layer map (drawn at init, kept in the variables) in inference, StyleGAN2's
+`noise_mode='const'`, so a latent always makes one image.
 D: FromRGB (1x1), then per side a residual block (3x3 conv, 2x downsampling and 3x3 conv, a
 1x1 shortcut of the downsampled input, the sum scaled by 1/sqrt(2)) down to 4x4; minibatch std
 (`minibatch_std`), a 3x3 conv, a dense layer and the logit.
@@ -173,7 +174,8 @@ class StyleGAN2Generator(nn.Module):
 
     def __call__(self, z, label=None, train: bool = True):
         del label  # Unconditional.
-        return self.synthesize(self.style(z, train), train)
+        image = self.synthesize(self.style(z, train), train)
+        return image if train else jnp.clip(image, -1.0, 1.0)  # Linear: samples are clipped.
 
     def style(self, z, train: bool):
         """ws [N, num_ws, w_dim] for latents z [N, z_dim]: mixed in training, truncated by `psi`
