@@ -13,7 +13,8 @@ the table is regenerated from everything measured so far, with the CPU each row 
     python benchmarks/zoo.py --table-only   # docs/zoo.md from docs/zoo.json
 
 `--table=style` does the same for the style-based and progressive generators beside DCGAN at
-32x32 (docs/style.md, docs/style.json, docs/style/).
+32x32 (docs/style.md, docs/style.json, docs/style/). A hand-written docs/<page>.notes.md, when
+present, follows the table.
 
 The budget counts from process start (compilation included). Run nothing else meanwhile: a row
 that shares the cores reaches fewer steps.
@@ -199,6 +200,9 @@ def write_table(results: dict, table: Table) -> str:
     missing = [row for row in table.rows if row not in results]
     if missing:
         text += ["Not measured yet: " + ", ".join(f"`{row}`" for row in missing) + ".", ""]
+    notes = DOCS / f"{table.page}.notes.md"  # What the figures show, written by hand.
+    if notes.exists():
+        text += [notes.read_text().strip(), ""]
     for row in order:
         r = results[row]
         text += [f"### {row}", "", f"`{r['command']}`", "", f"![{row}]({r['grid']})", ""]

@@ -45,7 +45,8 @@ def test_fade_blends_the_upsampled_previous_stage_into_the_new_one():
     g = models.ProGANGenerator(shape=(16, 16, 1), width=4, max_width=8)
     z = jax.random.normal(jax.random.PRNGKey(0), (3, 8))
     variables = g.init(jax.random.PRNGKey(1), z, train=False)
-    at = lambda stage, alpha: g.apply(variables, z, train=False, stage=stage, alpha=alpha)
+    # train=True: the raw output (inference clips it to [-1, 1], and clipping and blending differ).
+    at = lambda stage, alpha: g.apply(variables, z, train=True, stage=stage, alpha=alpha)
     assert at(0, 1.0).shape == (3, 4, 4, 1) and at(2, 1.0).shape == (3, 16, 16, 1)
     old = models.upsample(at(1, 1.0))
     np.testing.assert_allclose(at(2, 0.0), old, atol=1e-6)  # The new stage starts invisible.
