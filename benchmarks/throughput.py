@@ -126,11 +126,11 @@ def time_step(config, seconds: float) -> dict:
     }
     x = batch_data["x"]
     recipe = recipes.get(config.recipe)
-    phase_of = getattr(recipe, "phase", lambda config, step: None)
+    phase_of = getattr(recipe, "phase", lambda config, spec, step: None)
     phases = {}  # As the loop runs them: one compiled step per phase (lazy regularisation).
 
     def step_at(count: int):
-        phase = phase_of(config, count)
+        phase = phase_of(config, spec, count)
         if phase not in phases:
             fn = recipe.make_train_step(config, spec, **({} if phase is None else {"phase": phase}))
             phases[phase] = jax.jit(fn, donate_argnums=0).lower(state, batch_data).compile()

@@ -43,41 +43,27 @@ def _applied(key, n: int, p, value, identity):
     return jnp.where(keep, value, identity)
 
 
+def _affine(a, b, c, d, e, f):
+    """[N, 3, 3] matrices [[a, b, c], [d, e, f], [0, 0, 1]] from [N] entries."""
+    zero, one = jnp.zeros_like(a), jnp.ones_like(a)
+    rows = [[a, b, c], [d, e, f], [zero, zero, one]]
+    return jnp.stack([jnp.stack(row, -1) for row in rows], -2)
+
+
 def _scale(sx, sy):
-    one, zero = jnp.ones_like(sx), jnp.zeros_like(sx)
-    return jnp.stack(
-        [
-            jnp.stack([sx, zero, zero], -1),
-            jnp.stack([zero, sy, zero], -1),
-            jnp.stack([zero, zero, one], -1),
-        ],
-        -2,
-    )
+    zero = jnp.zeros_like(sx)
+    return _affine(sx, zero, zero, zero, sy, zero)
 
 
 def _rotate(theta):
     c, s = jnp.cos(theta), jnp.sin(theta)
-    one, zero = jnp.ones_like(c), jnp.zeros_like(c)
-    return jnp.stack(
-        [
-            jnp.stack([c, -s, zero], -1),
-            jnp.stack([s, c, zero], -1),
-            jnp.stack([zero, zero, one], -1),
-        ],
-        -2,
-    )
+    zero = jnp.zeros_like(c)
+    return _affine(c, -s, zero, s, c, zero)
 
 
 def _translate(tx, ty):
-    one, zero = jnp.ones_like(tx), jnp.zeros_like(tx)
-    return jnp.stack(
-        [
-            jnp.stack([one, zero, tx], -1),
-            jnp.stack([zero, one, ty], -1),
-            jnp.stack([zero, zero, one], -1),
-        ],
-        -2,
-    )
+    zero, one = jnp.zeros_like(tx), jnp.ones_like(tx)
+    return _affine(one, zero, tx, zero, one, ty)
 
 
 def geometric_matrix(key, n: int, height: int, width: int, p, ops: tuple):

@@ -217,6 +217,10 @@ def make_evaluator(config: ml_collections.ConfigDict):
     sampler = sampling.make_sampler(config)
     rng = eval_rng(config)
     inputs, reference_data = recipe.eval_inputs(config, spec, e.num_samples, rng)
+    # The reference is the whole split, also when training used only its first
+    # data.max_examples: runs on subsets of different sizes are measured against one reference.
+    reference_data = reference_data.copy_and_resolve_references()
+    reference_data.max_examples = 0
     targets = inputs.pop("x", None)  # Paired recipes: each output's own target.
     if "paired" in e.metrics and targets is None:
         raise config_lib.ConfigError(

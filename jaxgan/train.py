@@ -211,8 +211,8 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
     # A recipe whose step changes during training (ProGAN's stages, the GAN recipe's lazy
     # regularisation) names the phase of each step; each phase compiles its own step when the
     # run first reaches it.
-    phase_of = getattr(recipe, "phase", lambda config, step: None)
-    phase = phase_of(config, start)
+    phase_of = getattr(recipe, "phase", lambda config, spec, step: None)
+    phase = phase_of(config, spec, start)
 
     compiled_phases = {}  # phase -> compiled step (lazy regularisation alternates them).
 
@@ -306,8 +306,8 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
                         compiled = compile_step(batch)
                         throughput = writers.Throughput(start)
                         loop_began = time.perf_counter()
-                    elif phase_of(config, step) != phase:
-                        phase = phase_of(config, step)
+                    elif (now := phase_of(config, spec, step)) != phase:
+                        phase = now
                         with throughput.excluded():
                             compiled = compile_step(batch)
                     profile.before(step + 1)

@@ -26,7 +26,8 @@ def _config(**progan_keys):
 
 def test_the_schedule_grows_a_stage_every_two_phases_and_fades_it_in():
     config = _config(stage_steps=4)  # 16x16: stages 0 (4x4), 1, 2; the last stays.
-    stages = [progan.phase(config, step) for step in range(24)]
+    spec = recipes.prepare(config)[1]
+    stages = [progan.phase(config, spec, step) for step in range(24)]
     assert stages == [0] * 4 + [1] * 8 + [2] * 12
     alphas = [float(progan.alpha_of(config, step, stages[step])) for step in range(24)]
     assert alphas[:4] == [1.0] * 4
@@ -85,21 +86,21 @@ def grown(cache_dir):
     batches = [jax.tree.map(jnp.asarray, next(iterator)) for _ in range(9)]
     states = [state]
     for i, batch in enumerate(batches):
-        state, _ = steps[progan.phase(config, i)](state, batch)
+        state, _ = steps[progan.phase(config, spec, i)](state, batch)
         states.append(state)
-    return dict(config=config, steps=steps, batches=batches, states=states)
+    return dict(config=config, spec=spec, steps=steps, batches=batches, states=states)
 
 
 def test_a_run_stopped_mid_fade_resumes_bit_identically(grown, tmp_path):
-    config, states = grown["config"], grown["states"]
-    assert progan.phase(config, 7) == 2 and float(progan.alpha_of(config, 7, 2)) == 0.5
+    config, spec, states = grown["config"], grown["spec"], grown["states"]
+    assert progan.phase(config, spec, 7) == 2 and float(progan.alpha_of(config, 7, 2)) == 0.5
     ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     ckpt.save(7, states[7], train.make_iterator(config, start_step=7), config)
     ckpt.wait()
     ckpt.close()
     state = checkpoint.restore_state(config, tmp_path)
     for i in (7, 8):
-        state, _ = grown["steps"][progan.phase(config, i)](state, grown["batches"][i])
+        state, _ = grown["steps"][progan.phase(config, spec, i)](state, grown["batches"][i])
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(state), states[9])
 
 

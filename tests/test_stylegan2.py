@@ -207,7 +207,7 @@ def test_steps_compiled_per_phase_equal_the_step_that_decides_inside(lazy_run):
     numbers as the single step whose lax.conds decide, without convolutions inside a cond."""
     config, states = lazy_run["config"], lazy_run["states"]
     recipe, spec = recipes.prepare(config)
-    phases = [gan.phase(config, i) for i in range(6)]
+    phases = [gan.phase(config, spec, i) for i in range(6)]
     assert phases[:4] == [((True,), True), ((False,), False), ((True,), False), ((False,), True)]
     for i, batch in enumerate(_batches(config, 6)):
         step = jax.jit(recipe.make_train_step(config, spec, phase=phases[i]))

@@ -11,7 +11,7 @@ A recipe module provides:
     check(config, spec)                 ConfigError for combinations that make no sense
     init(config, spec, rng) -> TrainState
     make_train_step(config, spec)       pure (state, batch) -> (state, metrics)
-    phase(config, step) (optional)      which compiled step trains `step` (ProGAN's stage):
+    phase(config, spec, step) (optional) which compiled step trains `step` (ProGAN's stage):
                                         make_train_step(config, spec, phase=...) builds it
     make_generate(config, spec)         pure (state, inputs, rng) -> images, inference mode
     sample_inputs(config, spec, num, rng, **given) -> inputs for the sample grid and

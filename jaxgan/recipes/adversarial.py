@@ -92,22 +92,27 @@ def penalty_weights(config) -> dict:
     }
 
 
-def lazy_penalties(d_fn, real, fake, rng, config, d_step, due=None) -> dict:
-    """The penalties on D updates d_step = 0, k, 2k, ... only, k = loss.lazy_interval (Karras et
-    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between.
+def when_due(compute, skip, k: int, step, due=None):
+    """compute() on steps 0, k, 2k, ... and skip() on the others (lazy regularisation).
 
-    `due` (a Python bool) says whether this update is one of them, for a step compiled for it;
-    None decides from the traced d_step with a lax.cond, so one compiled step serves every
-    update. XLA:CPU runs convolutions inside a conditional many times slower than outside it
-    (jax-ml/jax#12868), so the GAN recipe's loop-run steps pass `due` (see gan.phase)."""
-    k = config.loss.lazy_interval
-    compute = lambda: penalties(d_fn, real, fake, rng, config)
+    `due` (a Python bool) says which this step is, for a step compiled for it; None decides from
+    the traced `step` with a lax.cond, so one compiled step serves every step. XLA:CPU runs
+    convolutions inside a conditional many times slower than outside it (jax-ml/jax#12868), so
+    the GAN recipe's loop-run steps pass `due` (see gan.phase)."""
     if k == 1 or due is True:
         return compute()
-    zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(compute))
     if due is False:
-        return zeros()
-    return jax.lax.cond(d_step % k == 0, compute, zeros)
+        return skip()
+    return jax.lax.cond(step % k == 0, compute, skip)
+
+
+def lazy_penalties(d_fn, real, fake, rng, config, d_step, due=None) -> dict:
+    """The penalties on D updates d_step = 0, k, 2k, ... only, k = loss.lazy_interval (Karras et
+    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between (`due`: see
+    when_due)."""
+    compute = lambda: penalties(d_fn, real, fake, rng, config)
+    zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(compute))
+    return when_due(compute, zeros, config.loss.lazy_interval, d_step, due)
 
 
 def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call, config, due=None):
@@ -152,7 +157,7 @@ def d_update(
     due=None,
 ) -> tuple:
     """(player after one D update, metrics). `d_step` counts D updates (for lazy
-    regularisation; `due`: see lazy_penalties). `fake` is a constant unless `constant_fake` is
+    regularisation; `due`: see when_due). `fake` is a constant unless `constant_fake` is
     False: then the new player is differentiable in `fake` (an unrolled GAN's G looks through
     D's updates)."""
     objective = functools.partial(d_objective, d=d, call=call, config=config, due=due)

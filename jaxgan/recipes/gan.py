@@ -176,11 +176,12 @@ def _call(m: Models, step, config, ada_p=None):
     return call
 
 
-def phase(config, step: int):
+def phase(config, spec, step: int):
     """For lazy regularisation, which of this step's updates regularise: (R1/R2/GP due on each
     critic update, path length due on G's update), so that the loop runs a step compiled for
     that pattern instead of one with lax.conds (slow around convolutions on XLA:CPU); None
     when nothing is lazy."""
+    del spec
     loss, n_critic = config.loss, config.train.n_critic
     d_lazy = loss.lazy_interval > 1 and any(loss[k] for k in regularizers.PENALTIES)
     g_lazy = loss.pl_weight > 0 and loss.pl_interval > 1
@@ -192,7 +193,7 @@ def phase(config, step: int):
 
 def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
     """One GAN step; see the module docstring. Bound by `make_train_step`; `lazy` is a
-    `phase(config, step)`, or None to decide lazy regularisation inside the step."""
+    `phase(config, spec, step)`, or None to decide lazy regularisation inside the step."""
     d_due, pl_due = lazy if lazy is not None else (None, None)
     n_critic, m_pack, unroll = config.train.n_critic, config.gan.pack, config.gan.unroll_steps
     per_update = batch["x"].shape[0] // n_critic
@@ -275,7 +276,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
 def lazy_path_length(state, m: Models, batch: int, config, due=None) -> tuple:
     """(gradient of G's path-length penalty w.r.t. its params, extras with the moved running
     mean, metrics) on G updates 0, k, 2k, ... (k = loss.pl_interval; weight pl_weight x k);
-    zero gradient and the mean unchanged in between. `due` as in adversarial.lazy_penalties.
+    zero gradient and the mean unchanged in between. `due`: see adversarial.when_due.
 
     The pass is StyleGAN2's: its own latents (batch / pl_batch_shrink of them), mixed styles
     and noise, G's params before this step's update."""
@@ -303,17 +304,15 @@ def lazy_path_length(state, m: Models, batch: int, config, due=None) -> tuple:
         zeros = jax.tree.map(jnp.zeros_like, g.params)
         return zeros, state.extras["pl_mean"], jnp.zeros((), jnp.float32)
 
-    if loss.pl_interval == 1 or due is not None:
-        grads, mean, value = compute() if loss.pl_interval == 1 or due else skip()
-    else:
-        grads, mean, value = jax.lax.cond(state.step % loss.pl_interval == 0, compute, skip)
+    grads, mean, value = adversarial.when_due(compute, skip, loss.pl_interval, state.step, due)
     extras = {**state.extras, "pl_mean": mean}
     return grads, extras, {"pl_penalty": value, "pl_mean": mean}
 
 
 def make_train_step(config, spec, phase=None):
     """The pure step for this config, hyperparameters bound: jit it (and shard it) yourself.
-    `phase`: a `phase(config, step)` to compile for (lazy regularisation decided statically)."""
+    `phase`: a `phase(config, spec, step)` to compile for (lazy regularisation decided
+    statically)."""
     g_tx, d_tx = common.optimizers(config)
     m = build(config, spec)
     return functools.partial(train_step, m=m, g_tx=g_tx, d_tx=d_tx, config=config, lazy=phase)
@@ -359,17 +358,13 @@ def sample_inputs(config, spec, num: int, rng, *, labels=None) -> dict:
 
 
 def eval_inputs(config, spec, num: int, rng) -> tuple:
-    """Latents, and labels drawn from the data's class frequencies; compared with config.data's
-    whole split, also when training used only its first data.max_examples, so that runs on
-    subsets of different sizes are measured against one reference."""
+    """Latents, and labels drawn from the data's class frequencies; compared with config.data."""
     inputs = {"z": jax.random.normal(rng, (num, config.gan.z_dim), jnp.float32)}
     if models.architecture("g", config.model.g).takes_labels(config.model.g):
         freq = common.class_frequencies(config.data, spec.num_classes)
         label_rng = jax.random.fold_in(rng, 1)
         inputs["label"] = jax.random.choice(label_rng, len(freq), (num,), p=jnp.asarray(freq))
-    reference = config.data.copy_and_resolve_references()
-    reference.max_examples = 0
-    return inputs, reference
+    return inputs, config.data
 
 
 def picture(config, spec, inputs, outputs) -> np.ndarray:

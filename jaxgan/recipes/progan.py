@@ -84,11 +84,9 @@ def alpha_of(config, step, stage: int):
     return jnp.clip((jnp.asarray(step, jnp.float32) - begins) / s, 0.0, 1.0)
 
 
-def phase(config, step: int) -> int:
+def phase(config, spec, step: int) -> int:
     """The stage whose compiled step trains `step` (the loop's hook)."""
-    from jaxgan import data
-
-    return stage_of(config, step, last_stage(data.describe(config.data)))
+    return stage_of(config, step, last_stage(spec))
 
 
 def reals_at(x, stage: int, last: int, alpha):
@@ -199,9 +197,7 @@ def sample_inputs(config, spec, num: int, rng, *, labels=None) -> dict:
 
 
 def eval_inputs(config, spec, num: int, rng) -> tuple:
-    reference = config.data.copy_and_resolve_references()
-    reference.max_examples = 0  # The whole split, as the GAN recipe's.
-    return {"z": jax.random.normal(rng, (num, config.progan.z_dim), jnp.float32)}, reference
+    return {"z": jax.random.normal(rng, (num, config.progan.z_dim), jnp.float32)}, config.data
 
 
 def picture(config, spec, inputs, outputs):
