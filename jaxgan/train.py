@@ -241,6 +241,9 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
     bad_steps = 0
     save_owed = False  # A checkpoint fell due during a streak of skipped steps.
     pending = None  # The previous step's metrics, read one step late to keep the device busy.
+    # Every metric's newest value: a step compiled without a lazy regulariser does not report
+    # it, so a logged row shows the value from the last step that applied it.
+    newest = {}
     throughput = writers.Throughput(start)
     step = start
     in_step = False  # While the jitted step runs: its input state is donated, so not saveable.
@@ -318,9 +321,10 @@ def _train(config, workdir: pathlib.Path, recipe, spec, mesh, per_device: int):
                     if pending is not None:
                         check_finite(pending, step - 1)
                     pending = metrics
+                    newest.update(metrics)
                     row = {}
                     if due(t.log_every_steps):
-                        row = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        row = {k: float(v) for k, v in jax.device_get(newest).items()}
                         row["steps_per_sec"] = throughput.read(step)
                         row["images_per_sec"] = row["steps_per_sec"] * t.batch_size
                         writer.progress(step, row, row["steps_per_sec"])

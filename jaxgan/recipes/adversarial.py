@@ -108,11 +108,13 @@ def when_due(compute, skip, k: int, step, due=None):
 
 def lazy_penalties(d_fn, real, fake, rng, config, d_step, due=None) -> dict:
     """The penalties on D updates d_step = 0, k, 2k, ... only, k = loss.lazy_interval (Karras et
-    al. 2020's lazy regularisation; the loss weighs them k times); zeros in between (`due`: see
-    when_due)."""
+    al. 2020's lazy regularisation; the loss weighs them k times). In between: zeros from a step
+    that decides inside (`due` None), none from a step compiled for an update without them
+    (`due` False; the loop's logs then keep the last values). See when_due."""
     compute = lambda: penalties(d_fn, real, fake, rng, config)
     zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(compute))
-    return when_due(compute, zeros, config.loss.lazy_interval, d_step, due)
+    skip = dict if due is False else zeros
+    return when_due(compute, skip, config.loss.lazy_interval, d_step, due)
 
 
 def d_objective(params, variables, real, fake, cond, reg_rng, d_step, *, d, call, config, due=None):

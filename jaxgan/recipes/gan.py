@@ -210,7 +210,7 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
         images, variables = state_lib.apply_train(m.g, params, variables, z, rngs=rngs, **kwargs)
         return pack(images, m_pack), variables
 
-    real_signs = []  # ADA's r_t of each critic update.
+    real_signs, metrics = [], {}  # ADA's r_t of each critic update; the newest of each metric.
     for k in range(n_critic):
         z_rng, reg_rng = critic_keys(state, k)
         z = jax.random.normal(z_rng, (per_update, config.gan.z_dim), jnp.float32)
@@ -225,9 +225,10 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
         real = pack(rows["x"][:, k], m_pack)
         due = d_due[k] if d_due is not None else None
         d_step = state.step * n_critic + k
-        d, metrics = d_update(d, real, fake, cond, reg_rng, d_step=d_step, due=due)
-        if "ada_rt" in metrics:
-            real_signs.append(metrics["ada_rt"])
+        d, d_metrics = d_update(d, real, fake, cond, reg_rng, d_step=d_step, due=due)
+        metrics.update(d_metrics)  # A penalty applied on an earlier critic update stays.
+        if "ada_rt" in d_metrics:
+            real_signs.append(d_metrics["ada_rt"])
 
     def unrolled(fake):
         """D after gan.unroll_steps more updates on (real, fake), differentiable in fake."""
@@ -276,7 +277,8 @@ def train_step(state, batch, *, m: Models, g_tx, d_tx, config, lazy=None):
 def lazy_path_length(state, m: Models, batch: int, config, due=None) -> tuple:
     """(gradient of G's path-length penalty w.r.t. its params, extras with the moved running
     mean, metrics) on G updates 0, k, 2k, ... (k = loss.pl_interval; weight pl_weight x k);
-    zero gradient and the mean unchanged in between. `due`: see adversarial.when_due.
+    zero gradient and the mean unchanged in between, and no `pl_penalty` metric from a step
+    compiled for an update without it. `due`: see adversarial.when_due.
 
     The pass is StyleGAN2's: its own latents (batch / pl_batch_shrink of them), mixed styles
     and noise, G's params before this step's update."""
@@ -306,7 +308,8 @@ def lazy_path_length(state, m: Models, batch: int, config, due=None) -> tuple:
 
     grads, mean, value = adversarial.when_due(compute, skip, loss.pl_interval, state.step, due)
     extras = {**state.extras, "pl_mean": mean}
-    return grads, extras, {"pl_penalty": value, "pl_mean": mean}
+    metrics = {"pl_mean": mean} if due is False else {"pl_penalty": value, "pl_mean": mean}
+    return grads, extras, metrics
 
 
 def make_train_step(config, spec, phase=None):
